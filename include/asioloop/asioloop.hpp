@@ -1,0 +1,17 @@
+//
+// asioloop/asioloop.hpp
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+// Brings in all of asioloop.
+//
+
+#ifndef ASIOLOOP_ASIOLOOP_HPP
+#define ASIOLOOP_ASIOLOOP_HPP
+
+#include <asioloop/error.hpp>
+#include <asioloop/event_loop.hpp>
+#include <asioloop/handle.hpp>
+#include <asioloop/version.hpp>
+
+#endif // ASIOLOOP_ASIOLOOP_HPP

@@ -1,0 +1,167 @@
+//
+// asioloop/detail/callback.hpp
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+// The node every piece of loop work travels in: call_soon callbacks,
+// call_soon_threadsafe callbacks and handlers posted through the loop's
+// executor. One allocation holds the intrusive queue link, the reference count
+// shared with the user's handle, and the callable with its bound arguments.
+//
+
+#ifndef ASIOLOOP_DETAIL_CALLBACK_HPP
+#define ASIOLOOP_DETAIL_CALLBACK_HPP
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <new>
+#include <tuple>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+
+namespace asioloop::detail {
+
+class callback_node
+{
+public:
+  enum class action
+  {
+    invoke,    // run the callable, then destroy it
+    destroy,   // destroy the callable without running it
+    deallocate // free the node's memory (the callable is already gone)
+  };
+  using func_type = void (*)(callback_node*, action);
+
+  // The callable is destroyed as soon as the node leaves the queue, so that a
+  // handle kept by the user does not keep the bound arguments alive.
+  void invoke() { func_(this, action::invoke); }
+  void destroy() noexcept { func_(this, action::destroy); }
+
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+
+  void release() noexcept
+  {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      func_(this, action::deallocate);
+  }
+
+  void cancel() noexcept { cancelled_.store(true, std::memory_order_relaxed); }
+  bool cancelled() const noexcept
+  {
+    return cancelled_.load(std::memory_order_relaxed);
+  }
+
+  const std::type_info& type() const noexcept { return *type_; }
+
+  callback_node* next_ = nullptr;
+
+protected:
+  callback_node(func_type f, const std::type_info& t, std::uint32_t refs) noexcept
+    : func_(f), type_(&t), refs_(refs)
+  {
+  }
+  ~callback_node() = default;
+
+private:
+  func_type func_;
+  const std::type_info* type_;
+  std::atomic<std::uint32_t> refs_;
+  std::atomic<bool> cancelled_{false};
+};
+
+template <typename Fn>
+class callback_impl final : public callback_node
+{
+public:
+  template <typename... A>
+  explicit callback_impl(std::uint32_t refs, A&&... a)
+    : callback_node(&do_func, typeid(Fn), refs), fn_(std::forward<A>(a)...)
+  {
+  }
+
+private:
+  static void do_func(callback_node* base, action a)
+  {
+    auto* self = static_cast<callback_impl*>(base);
+    switch (a)
+    {
+    case action::invoke:
+    {
+      // Destroy the callable even when it throws: the exception is reported
+      // by the loop and the node must not run or be destroyed again.
+      struct guard
+      {
+        Fn* fn;
+        ~guard() { fn->~Fn(); }
+      } g{std::addressof(self->fn_)};
+      std::invoke(std::move(self->fn_));
+      break;
+    }
+    case action::destroy:
+      self->fn_.~Fn();
+      break;
+    case action::deallocate:
+      // fn_ was destroyed by invoke or destroy; only the storage is left.
+      ::operator delete(static_cast<void*>(self), sizeof(callback_impl));
+      break;
+    }
+  }
+
+  // A union, so that the callable can die before the node's memory does.
+  union { Fn fn_; };
+
+public:
+  ~callback_impl() {}
+};
+
+/// Binds a callable to its arguments, stored by value, called once as an rvalue.
+template <typename F, typename... Args>
+class bound_call
+{
+public:
+  template <typename F2, typename... A>
+  explicit bound_call(F2&& f, A&&... a)
+    : f_(std::forward<F2>(f)), args_(std::forward<A>(a)...)
+  {
+  }
+
+  // Called once, so the arguments are passed as rvalues, as std::thread does.
+  void operator()() &&
+  {
+    std::apply(
+        [this](Args&... a) { std::invoke(std::move(f_), std::move(a)...); },
+        args_);
+  }
+
+private:
+  F f_;
+  std::tuple<Args...> args_;
+};
+
+/// Allocates a node holding `f`; `refs` counts the queue and any handle.
+template <typename F, typename... A>
+callback_node* make_callback(std::uint32_t refs, F&& f, A&&... a)
+{
+  using fn_type = std::conditional_t<sizeof...(A) == 0, std::decay_t<F>,
+      bound_call<std::decay_t<F>, std::decay_t<A>...>>;
+  static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>,
+      "asioloop: the callback cannot be called with these arguments "
+      "(they are stored by value and passed as rvalues)");
+  void* p = ::operator new(sizeof(callback_impl<fn_type>));
+  try
+  {
+    return ::new (p) callback_impl<fn_type>(
+        refs, std::forward<F>(f), std::forward<A>(a)...);
+  }
+  catch (...)
+  {
+    ::operator delete(p, sizeof(callback_impl<fn_type>));
+    throw;
+  }
+}
+
+} // namespace asioloop::detail
+
+#endif // ASIOLOOP_DETAIL_CALLBACK_HPP

@@ -1,0 +1,140 @@
+//
+// asioloop/detail/loop_core.hpp
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+// The loop's ready queue, shared by the event_loop, its executors and the
+// drain handler that runs the queue on the underlying Asio context.
+//
+// Loop work is one FIFO. From loop work, a callback is linked onto the ready
+// list with no lock and no atomic; from any other thread it is pushed on the
+// inbox, a lock-free stack that the next drain moves onto the ready list. One
+// drain handler at a time is in flight on the Asio context: it runs the batch
+// of callbacks that were ready when it started (asyncio's iteration), then
+// posts itself again if more became ready. A drained batch costs one Asio
+// handler, however many callbacks it holds.
+//
+// The core is reference counted because in embedded mode a drain may still be
+// queued on the host's context when the event_loop is destroyed; such a drain
+// finds the core closed and does nothing.
+//
+
+#ifndef ASIOLOOP_DETAIL_LOOP_CORE_HPP
+#define ASIOLOOP_DETAIL_LOOP_CORE_HPP
+
+#include <asioloop/detail/callback.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <atomic>
+#include <memory>
+
+namespace boost::asio {
+class io_context;
+class execution_context;
+} // namespace boost::asio
+
+namespace asioloop {
+class event_loop;
+} // namespace asioloop
+
+namespace asioloop::detail {
+
+class loop_core;
+
+/// The loop whose work the calling thread is running, if any.
+extern constinit thread_local loop_core* running_core;
+
+class loop_core : public std::enable_shared_from_this<loop_core>
+{
+public:
+  /// Owned mode: drains are posted to @c ctx.
+  loop_core(event_loop& owner, boost::asio::io_context& ctx);
+
+  /// Embedded mode: drains are posted to @c host.
+  loop_core(event_loop& owner, boost::asio::any_io_executor host);
+
+  loop_core(const loop_core&) = delete;
+  loop_core& operator=(const loop_core&) = delete;
+  ~loop_core();
+
+  /// Queues @c n, taking over one of its references. Any thread.
+  void post(callback_node* n) noexcept
+  {
+    if (running_core == this)
+      push_local(n);
+    else
+      push_remote(n);
+  }
+
+  /// Queues @c n from the thread that runs the loop's work.
+  void push_local(callback_node* n) noexcept
+  {
+    n->next_ = nullptr;
+    if (ready_tail_)
+      ready_tail_->next_ = n;
+    else
+      ready_head_ = n;
+    ready_tail_ = n;
+    if (!draining_)
+      schedule_drain();
+  }
+
+  /// Queues @c n from any thread.
+  void push_remote(callback_node* n) noexcept
+  {
+    n->next_ = inbox_.load(std::memory_order_relaxed);
+    while (!inbox_.compare_exchange_weak(n->next_, n,
+        std::memory_order_seq_cst, std::memory_order_relaxed))
+    {
+    }
+    // Only the push that makes the inbox non-empty needs to wake the loop:
+    // a drain is then either queued, or running and will look again.
+    if (n->next_ == nullptr)
+      schedule_drain();
+  }
+
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+  bool embedded() const noexcept { return owned_ctx_ == nullptr; }
+
+  /// Makes sure one drain is queued or running.
+  void schedule_drain() noexcept;
+
+  /// Asks the owned loop to stop after the current batch.
+  void request_stop() noexcept;
+
+  /// Runs one batch of ready callbacks. Called by the drain handler.
+  void drain();
+
+  /// Marks the core closed and destroys every queued callback unrun.
+  void close() noexcept;
+
+  boost::asio::execution_context& context() const noexcept { return *context_; }
+  event_loop* owner() const noexcept { return owner_; }
+
+private:
+  void post_drain() noexcept;
+  void take_inbox() noexcept;
+  void discard(callback_node* list) noexcept;
+  void report(callback_node& n);
+
+  event_loop* owner_;
+  boost::asio::io_context* owned_ctx_ = nullptr;
+  boost::asio::any_io_executor host_;
+  boost::asio::execution_context* context_;
+
+  // Touched by loop work only.
+  callback_node* ready_head_ = nullptr;
+  callback_node* ready_tail_ = nullptr;
+  bool draining_ = false;
+  bool stopping_ = false;
+
+  // Touched by any thread.
+  std::atomic<callback_node*> inbox_{nullptr};
+  std::atomic<bool> scheduled_{false};
+  std::atomic<bool> closed_{false};
+};
+
+} // namespace asioloop::detail
+
+#endif // ASIOLOOP_DETAIL_LOOP_CORE_HPP

@@ -1,0 +1,392 @@
+//
+// asioloop/event_loop.hpp
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+
+#ifndef ASIOLOOP_EVENT_LOOP_HPP
+#define ASIOLOOP_EVENT_LOOP_HPP
+
+#include <asioloop/detail/callback.hpp>
+#include <asioloop/detail/loop_core.hpp>
+#include <asioloop/error.hpp>
+#include <asioloop/handle.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/execution/blocking.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/execution_context.hpp>
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace asioloop {
+
+class event_loop;
+
+/// What the exception handler is told about an error in loop work.
+/**
+ * @par asyncio equivalent
+ * The `context` dict passed to `loop.call_exception_handler()`.
+ */
+struct error_context
+{
+  /// What went wrong, for a person to read.
+  std::string message;
+
+  /// The exception that escaped, or null.
+  std::exception_ptr exception;
+};
+
+/// The executor of an event_loop: work submitted through it is loop work.
+/**
+ * Handlers run in the loop's one FIFO of ready callbacks, after everything
+ * that was ready before them, never inline (the executor is
+ * `blocking.never`) and never concurrently with other loop work. Coroutines
+ * spawned on it, and I/O objects created on it, complete as loop work, so
+ * get_running_loop() works inside them.
+ *
+ * Work submitted after the loop was closed is discarded: Asio submits
+ * handlers from places where an exception could not be reported.
+ *
+ * @par Thread Safety
+ * Distinct objects: Safe. Shared objects: Safe.
+ */
+class loop_executor
+{
+public:
+  explicit loop_executor(detail::loop_core& core) noexcept : core_(&core) {}
+
+  /// Queues @c f as loop work.
+  template <typename F>
+  void execute(F&& f) const
+  {
+    if (core_->closed())
+      return;
+    core_->post(detail::make_callback(1, std::forward<F>(f)));
+  }
+
+  /// The Asio execution context whose reactor serves this loop.
+  boost::asio::execution_context& query(
+      boost::asio::execution::context_t) const noexcept
+  {
+    return core_->context();
+  }
+
+  static constexpr boost::asio::execution::blocking_t query(
+      boost::asio::execution::blocking_t) noexcept
+  {
+    return boost::asio::execution::blocking.never;
+  }
+
+  loop_executor require(
+      boost::asio::execution::blocking_t::never_t) const noexcept
+  {
+    return *this;
+  }
+
+  /// The loop this executor submits to.
+  event_loop& loop() const noexcept { return *core_->owner(); }
+
+  friend bool operator==(const loop_executor& a, const loop_executor& b) noexcept
+  {
+    return a.core_ == b.core_;
+  }
+
+  friend bool operator!=(const loop_executor& a, const loop_executor& b) noexcept
+  {
+    return a.core_ != b.core_;
+  }
+
+private:
+  detail::loop_core* core_;
+};
+
+namespace detail {
+
+struct run_state
+{
+  bool done = false;
+  std::exception_ptr error;
+};
+
+template <typename T>
+struct run_value : run_state
+{
+  std::optional<T> value;
+};
+
+template <>
+struct run_value<void> : run_state
+{
+};
+
+template <typename T>
+boost::asio::awaitable<void> store_result(
+    boost::asio::awaitable<T> aw, std::shared_ptr<run_value<T>> s)
+{
+  if constexpr (std::is_void_v<T>)
+    co_await std::move(aw);
+  else
+    s->value.emplace(co_await std::move(aw));
+}
+
+} // namespace detail
+
+/// An asyncio event loop on Boost.Asio.
+/**
+ * An event_loop keeps one FIFO queue of ready callbacks and runs it in
+ * batches: each iteration runs the callbacks that were ready when it began.
+ * `call_soon`, `call_soon_threadsafe`, handlers posted to get_executor() and
+ * coroutine wake-ups all go through that queue.
+ *
+ * It works in one of two modes:
+ *
+ * @li Owned (`event_loop loop;`): the loop has its own single-threaded
+ * `io_context`, run by the thread that calls run_forever() or
+ * run_until_complete().
+ *
+ * @li Embedded (`event_loop loop{ioc.get_executor()};`): the loop runs on a
+ * host executor; the host runs its `io_context` on any number of threads.
+ * Loop work still forms one FIFO and never runs concurrently. The loop counts
+ * as running from construction to close(); run_forever(),
+ * run_until_complete() and stop() throw.
+ *
+ * @par Thread Safety
+ * Distinct objects: Safe. Shared objects: Unsafe, except for
+ * call_soon_threadsafe() and get_executor(), which any thread may call.
+ * Everything else is for loop work, or for the thread that owns an owned loop
+ * while it is not running.
+ *
+ * @par asyncio equivalent
+ * `asyncio.AbstractEventLoop`
+ */
+class event_loop
+{
+public:
+  using executor_type = loop_executor;
+
+  /// Receives errors reported by loop work.
+  using exception_handler =
+      std::function<void(event_loop&, const error_context&)>;
+
+  /// Creates an owned loop, with an `io_context` of its own.
+  /**
+   * @par asyncio equivalent
+   * `asyncio.new_event_loop()`
+   */
+  event_loop();
+
+  /// Creates a loop embedded in a host executor.
+  /**
+   * @param host The executor the loop's work is posted to, for example
+   * `ioc.get_executor()` or a strand. The loop must be destroyed before the
+   * host's execution context.
+   */
+  explicit event_loop(const boost::asio::any_io_executor& host);
+
+  /// Closes the loop; queued callbacks are destroyed without running.
+  ~event_loop();
+
+  event_loop(const event_loop&) = delete;
+  event_loop& operator=(const event_loop&) = delete;
+
+  /// Returns the loop's Asio executor.
+  executor_type get_executor() noexcept { return executor_type{*core_}; }
+
+  /// Schedules `cb(args...)` to run on the next iteration of the loop.
+  /**
+   * Callbacks run in the order they were scheduled, never inline. The
+   * arguments are stored by value and passed as rvalues.
+   *
+   * @returns A handle that can cancel the call.
+   *
+   * @throws loop_closed_error if the loop is closed.
+   *
+   * @par Thread Safety
+   * For loop work. From other threads use call_soon_threadsafe().
+   *
+   * @par asyncio equivalent
+   * `loop.call_soon(cb, *args)`
+   *
+   * @par Example
+   * @code
+   * loop.call_soon([](int n) { std::cout << n << '\n'; }, 42);
+   * @endcode
+   */
+  template <typename F, typename... Args>
+  handle call_soon(F&& cb, Args&&... args)
+  {
+    return schedule("call_soon", std::forward<F>(cb), std::forward<Args>(args)...);
+  }
+
+  /// Like call_soon(), from any thread; wakes the loop if it is waiting.
+  /**
+   * Callbacks from one thread keep their order.
+   *
+   * @throws loop_closed_error if the loop is closed.
+   *
+   * @par Thread Safety
+   * Safe from any thread, while the loop object exists.
+   *
+   * @par asyncio equivalent
+   * `loop.call_soon_threadsafe(cb, *args)`
+   */
+  template <typename F, typename... Args>
+  handle call_soon_threadsafe(F&& cb, Args&&... args)
+  {
+    return schedule("call_soon_threadsafe", std::forward<F>(cb),
+        std::forward<Args>(args)...);
+  }
+
+  /// Runs the loop until stop() is called. Owned mode only.
+  /**
+   * @throws std::runtime_error if the loop is embedded, already running, or
+   * if the calling thread is running another loop.
+   * @throws loop_closed_error if the loop is closed.
+   *
+   * @par asyncio equivalent
+   * `loop.run_forever()`
+   */
+  void run_forever();
+
+  /// Runs the loop until @c aw completes, and returns its result.
+  /**
+   * The coroutine is spawned on get_executor(); it starts on the loop's next
+   * iteration. Its exception is rethrown here.
+   *
+   * @throws std::runtime_error "Event loop stopped before Future completed."
+   * if stop() ends the run first; the coroutine stays queued and goes on
+   * with the next run. Also the errors of run_forever().
+   *
+   * @par asyncio equivalent
+   * `loop.run_until_complete(coro)`
+   */
+  template <typename T>
+  T run_until_complete(boost::asio::awaitable<T> aw)
+  {
+    auto state = std::make_shared<detail::run_value<T>>();
+    run_until_complete_impl(detail::store_result(std::move(aw), state), state);
+    if constexpr (!std::is_void_v<T>)
+      return std::move(*state->value);
+  }
+
+  /// Stops a running owned loop once the current batch of callbacks is done.
+  /**
+   * Callbacks they schedule run on the next run. Called while the loop is not
+   * running, the next run performs one iteration and stops.
+   *
+   * @throws std::runtime_error if the loop is embedded.
+   *
+   * @par Thread Safety
+   * For loop work. From other threads:
+   * `loop.call_soon_threadsafe([&] { loop.stop(); })`.
+   *
+   * @par asyncio equivalent
+   * `loop.stop()`
+   */
+  void stop();
+
+  /// Returns true while an owned loop runs, and for an embedded loop until
+  /// it is closed.
+  bool is_running() const noexcept;
+
+  /// Closes the loop: queued callbacks are destroyed without running, and
+  /// further scheduling throws loop_closed_error. A second close does nothing.
+  /**
+   * @throws std::runtime_error if an owned loop is running.
+   *
+   * @par asyncio equivalent
+   * `loop.close()`
+   */
+  void close();
+
+  /// Returns true once close() has been called.
+  bool is_closed() const noexcept { return core_->closed(); }
+
+  /// Returns true if the loop runs on a host executor.
+  bool is_embedded() const noexcept { return core_->embedded(); }
+
+  /// Replaces the exception handler; an empty function restores the default.
+  void set_exception_handler(exception_handler h);
+
+  /// Reports an error through the exception handler.
+  /**
+   * An exception thrown by the handler itself is reported through
+   * default_exception_handler(), never propagated.
+   */
+  void call_exception_handler(const error_context& ctx) noexcept;
+
+  /// Writes the message and the exception, if any, to standard error.
+  void default_exception_handler(const error_context& ctx) noexcept;
+
+  /// Runs `cb(args...)` as loop work each time signal @c sig arrives.
+  /**
+   * Replaces a previous handler of the same signal. The arguments are copied
+   * for each call. Uses `boost::asio::signal_set`.
+   *
+   * @throws boost::system::system_error if the signal cannot be handled.
+   * @throws loop_closed_error if the loop is closed.
+   *
+   * @par asyncio equivalent
+   * `loop.add_signal_handler(sig, cb, *args)`
+   */
+  template <typename F, typename... Args>
+  void add_signal_handler(int sig, F&& cb, Args&&... args)
+  {
+    add_signal_handler_impl(sig,
+        [cb = std::forward<F>(cb), ... args = std::forward<Args>(args)]() mutable
+        { std::invoke(cb, args...); });
+  }
+
+  /// Removes the handler of signal @c sig; returns true if there was one.
+  bool remove_signal_handler(int sig);
+
+private:
+  template <typename F, typename... Args>
+  handle schedule(const char* what, F&& cb, Args&&... args)
+  {
+    if (core_->closed())
+      throw loop_closed_error(what);
+    auto* n = detail::make_callback(2, std::forward<F>(cb),
+        std::forward<Args>(args)...);
+    core_->post(n);
+    return handle{n};
+  }
+
+  void check_can_run(const char* what) const;
+  void run_until_complete_impl(boost::asio::awaitable<void> aw,
+      std::shared_ptr<detail::run_state> state);
+  void add_signal_handler_impl(int sig, std::function<void()> fn);
+
+  struct signals;
+
+  std::unique_ptr<boost::asio::io_context> ctx_;
+  std::shared_ptr<detail::loop_core> core_;
+  exception_handler exception_handler_;
+  std::unique_ptr<signals> signals_;
+  bool running_ = false;
+};
+
+/// Returns the loop whose work the calling thread is running.
+/**
+ * Works inside callbacks, inside handlers and coroutines running on the
+ * loop's executor, and in owned mode inside anything that runs on the loop's
+ * `io_context` while the loop runs.
+ *
+ * @throws no_running_loop_error outside loop work.
+ *
+ * @par asyncio equivalent
+ * `asyncio.get_running_loop()`
+ */
+event_loop& get_running_loop();
+
+} // namespace asioloop
+
+#endif // ASIOLOOP_EVENT_LOOP_HPP

@@ -1,0 +1,48 @@
+//
+// test/support/loop_fixture.hpp
+//
+// Helpers shared by the tests: step a loop until a condition holds, with a
+// deadline, instead of sleeping.
+//
+
+#ifndef ASIOLOOP_TEST_SUPPORT_LOOP_FIXTURE_HPP
+#define ASIOLOOP_TEST_SUPPORT_LOOP_FIXTURE_HPP
+
+#include <asioloop/event_loop.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <functional>
+
+namespace asioloop::test {
+
+/// Runs an owned loop until @c done() holds, failing the test after
+/// @c limit. Returns whether @c done() held.
+inline bool run_until(event_loop& loop, std::function<bool()> done,
+    std::chrono::steady_clock::duration limit = std::chrono::seconds(20))
+{
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  struct poller
+  {
+    event_loop* loop;
+    std::function<bool()>* done;
+    std::chrono::steady_clock::time_point deadline;
+    void operator()() const
+    {
+      if ((*done)() || std::chrono::steady_clock::now() > deadline)
+        loop->stop();
+      else
+        loop->call_soon(*this);
+    }
+  };
+  loop.call_soon(poller{&loop, &done, deadline});
+  loop.run_forever();
+  const bool ok = done();
+  BOOST_CHECK_MESSAGE(ok, "the loop did not reach the expected state in time");
+  return ok;
+}
+
+} // namespace asioloop::test
+
+#endif // ASIOLOOP_TEST_SUPPORT_LOOP_FIXTURE_HPP
