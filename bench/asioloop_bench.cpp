@@ -1,0 +1,167 @@
+//
+// bench/asioloop_bench.cpp
+//
+// asioloop on the workloads of ../shared/bench/WORKLOADS.md, in owned mode
+// ("asioloop") and embedded in an io_context run by one thread
+// ("asioloop-embedded").
+//
+
+#include <asioloop/event_loop.hpp>
+
+#include "bench_common.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+
+#include <memory>
+#include <thread>
+
+namespace asio = boost::asio;
+using asioloop::event_loop;
+using bench::bench_clock;
+
+namespace {
+
+// Runs @c body as loop work on an owned or an embedded loop, until
+// @c body's work calls finish().
+struct harness
+{
+  explicit harness(bool embedded)
+  {
+    if (embedded)
+    {
+      host = std::make_unique<asio::io_context>(1);
+      loop = std::make_unique<event_loop>(host->get_executor());
+    }
+    else
+      loop = std::make_unique<event_loop>();
+  }
+
+  template <typename F>
+  void run(F body)
+  {
+    if (!host)
+    {
+      loop->call_soon(body);
+      loop->run_forever();
+      return;
+    }
+    auto work = asio::make_work_guard(*host);
+    loop->call_soon_threadsafe(body);
+    guard = &work;
+    host->run();
+  }
+
+  // Ends run() once the current batch is over.
+  void finish()
+  {
+    if (!host)
+      loop->stop();
+    else
+      guard->reset();
+  }
+
+  const char* impl() const { return host ? "asioloop-embedded" : "asioloop"; }
+
+  std::unique_ptr<asio::io_context> host;
+  std::unique_ptr<event_loop> loop;
+  asio::executor_work_guard<asio::io_context::executor_type>* guard = nullptr;
+};
+
+void w1(long n, bool embedded)
+{
+  harness h(embedded);
+  long count = 0;
+  bench_clock::time_point t0, t_sched, t_end;
+  auto cb = [&] {
+    if (++count == n)
+    {
+      t_end = bench_clock::now();
+      h.finish();
+    }
+  };
+  h.run([&] {
+    t0 = bench_clock::now();
+    for (long i = 0; i < n; ++i)
+      h.loop->call_soon(cb);
+    t_sched = bench_clock::now();
+  });
+  bench::check(count == n, "W1 count");
+  bench::out("W1", h.impl(), "throughput", n / bench::seconds(t0, t_end), "callbacks/s");
+  bench::out("W1", h.impl(), "schedule_only", n / bench::seconds(t0, t_sched), "callbacks/s");
+}
+
+void w1b(long n, bool embedded)
+{
+  harness h(embedded);
+  long count = 0;
+  bench_clock::time_point t0, t_end;
+  struct step
+  {
+    harness* h;
+    long* count;
+    long n;
+    bench_clock::time_point* t_end;
+    void operator()() const
+    {
+      if (++*count == n)
+      {
+        *t_end = bench_clock::now();
+        h->finish();
+      }
+      else
+        h->loop->call_soon(*this);
+    }
+  };
+  h.run([&] {
+    t0 = bench_clock::now();
+    h.loop->call_soon(step{&h, &count, n, &t_end});
+  });
+  bench::check(count == n, "W1b count");
+  bench::out("W1b", h.impl(), "throughput", n / bench::seconds(t0, t_end), "callbacks/s");
+}
+
+void w8(long n, bool embedded)
+{
+  harness h(embedded);
+  long count = 0;
+  bench_clock::time_point t0, t_end;
+  std::thread producer;
+  auto cb = [&] {
+    if (++count == n)
+    {
+      t_end = bench_clock::now();
+      h.finish();
+    }
+  };
+  h.run([&] {
+    // The loop is running: start producing from another thread.
+    producer = std::thread([&] {
+      t0 = bench_clock::now();
+      for (long i = 0; i < n; ++i)
+        h.loop->call_soon_threadsafe(cb);
+    });
+  });
+  producer.join();
+  bench::check(count == n, "W8 count: callbacks were lost");
+  bench::out("W8", h.impl(), "throughput", n / bench::seconds(t0, t_end), "callbacks/s");
+}
+
+template <void (*W)(long, bool)>
+void both(long n)
+{
+  W(n, false);
+  W(n, true);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+  return bench::main(argc, argv,
+      {
+          {"W1", {1'000'000, both<w1>}},
+          {"W1b", {1'000'000, both<w1b>}},
+          {"W8", {1'000'000, both<w8>}},
+      });
+}
