@@ -123,7 +123,8 @@ def w8(loop_name, n):
             t_last = clock()
             all_ran.set()
 
-    thread = threading.Thread(target=loop.run_forever)
+    # daemon: if the producer fails, the process must still be able to exit
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     # Do not start the clock before the loop is actually running.
     running = threading.Event()

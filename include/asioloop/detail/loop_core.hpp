@@ -83,14 +83,16 @@ public:
   /// Queues @c n from any thread.
   void push_remote(callback_node* n) noexcept
   {
-    n->next_ = inbox_.load(std::memory_order_relaxed);
-    while (!inbox_.compare_exchange_weak(n->next_, n,
-        std::memory_order_seq_cst, std::memory_order_relaxed))
-    {
-    }
+    // Once the node is published the loop may take it and relink it: read
+    // only the local copy of the previous head afterwards.
+    callback_node* head = inbox_.load(std::memory_order_relaxed);
+    do
+      n->next_ = head;
+    while (!inbox_.compare_exchange_weak(head, n,
+        std::memory_order_seq_cst, std::memory_order_relaxed));
     // Only the push that makes the inbox non-empty needs to wake the loop:
     // a drain is then either queued, or running and will look again.
-    if (n->next_ == nullptr)
+    if (head == nullptr)
       schedule_drain();
   }
 
