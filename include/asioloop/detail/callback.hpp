@@ -104,7 +104,7 @@ private:
       break;
     case action::deallocate:
       // fn_ was destroyed by invoke or destroy; only the storage is left.
-      ::operator delete(static_cast<void*>(self), sizeof(callback_impl));
+      ::operator delete(static_cast<void*>(self));
       break;
     }
   }
@@ -157,7 +157,7 @@ callback_node* make_callback(std::uint32_t refs, F&& f, A&&... a)
   }
   catch (...)
   {
-    ::operator delete(p, sizeof(callback_impl<fn_type>));
+    ::operator delete(p);
     throw;
   }
 }
