@@ -28,11 +28,14 @@ class callback_node
 public:
   enum class action
   {
-    invoke,    // run the callable, then destroy it
-    destroy,   // destroy the callable without running it
-    deallocate // free the node's memory (the callable is already gone)
+    invoke,     // run the callable, then destroy it
+    destroy,    // destroy the callable without running it
+    deallocate, // free the node's memory (the callable is already gone)
+    describe    // return the callable's type, for error reports
   };
-  using func_type = void (*)(callback_node*, action);
+  // One function pointer does all four, to keep the node small: a million
+  // queued callbacks are a million nodes of fresh memory.
+  using func_type = const std::type_info* (*)(callback_node*, action);
 
   // The callable is destroyed as soon as the node leaves the queue, so that a
   // handle kept by the user does not keep the bound arguments alive.
@@ -53,20 +56,19 @@ public:
     return cancelled_.load(std::memory_order_relaxed);
   }
 
-  const std::type_info& type() const noexcept { return *type_; }
+  const std::type_info& type() noexcept { return *func_(this, action::describe); }
 
   callback_node* next_ = nullptr;
 
 protected:
-  callback_node(func_type f, const std::type_info& t, std::uint32_t refs) noexcept
-    : func_(f), type_(&t), refs_(refs)
+  callback_node(func_type f, std::uint32_t refs) noexcept
+    : func_(f), refs_(refs)
   {
   }
   ~callback_node() = default;
 
 private:
   func_type func_;
-  const std::type_info* type_;
   std::atomic<std::uint32_t> refs_;
   std::atomic<bool> cancelled_{false};
 };
@@ -77,12 +79,12 @@ class callback_impl final : public callback_node
 public:
   template <typename... A>
   explicit callback_impl(std::uint32_t refs, A&&... a)
-    : callback_node(&do_func, typeid(Fn), refs), fn_(std::forward<A>(a)...)
+    : callback_node(&do_func, refs), fn_(std::forward<A>(a)...)
   {
   }
 
 private:
-  static void do_func(callback_node* base, action a)
+  static const std::type_info* do_func(callback_node* base, action a)
   {
     auto* self = static_cast<callback_impl*>(base);
     switch (a)
@@ -106,7 +108,10 @@ private:
       // fn_ was destroyed by invoke or destroy; only the storage is left.
       ::operator delete(static_cast<void*>(self));
       break;
+    case action::describe:
+      return &typeid(Fn);
     }
+    return nullptr;
   }
 
   // A union, so that the callable can die before the node's memory does.
