@@ -300,6 +300,10 @@ public:
   /// Closes the loop: queued callbacks are destroyed without running, and
   /// further scheduling throws loop_closed_error. A second close does nothing.
   /**
+   * An embedded loop may be closed at any time from its own loop work, or
+   * from any thread while the host is not running loop work; the rest of
+   * the current batch is then dropped.
+   *
    * @throws std::runtime_error if an owned loop is running.
    *
    * @par asyncio equivalent
