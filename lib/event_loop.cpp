@@ -174,12 +174,20 @@ void loop_core::drain()
     schedule_drain();
 }
 
-void loop_core::report(callback_node& n)
+void loop_core::report(callback_node& n) noexcept
 {
-  error_context ctx{"Exception in callback "
-          + boost::core::demangle(n.type().name()),
-      std::current_exception()};
-  owner_->call_exception_handler(ctx);
+  // Building the message may itself fail (out of memory): the drain must go
+  // on regardless, or the loop would stop for good.
+  try
+  {
+    error_context ctx{"Exception in callback "
+            + boost::core::demangle(n.type().name()),
+        std::current_exception()};
+    owner_->call_exception_handler(ctx);
+  }
+  catch (...)
+  {
+  }
 }
 
 void loop_core::discard(callback_node* list) noexcept

@@ -118,7 +118,7 @@ private:
   void post_drain() noexcept;
   void take_inbox() noexcept;
   void discard(callback_node* list) noexcept;
-  void report(callback_node& n);
+  void report(callback_node& n) noexcept;
 
   event_loop* owner_;
   boost::asio::io_context* owned_ctx_ = nullptr;
