@@ -60,14 +60,18 @@ struct embedded_drain
 } // namespace
 
 loop_core::loop_core(event_loop& owner, asio::io_context& ctx)
-  : owner_(&owner), owned_ctx_(&ctx), context_(&ctx)
+  : owner_(&owner),
+    owned_ctx_(&ctx),
+    context_(&ctx),
+    slab_(node_slab::create(this))
 {
 }
 
 loop_core::loop_core(event_loop& owner, asio::any_io_executor host)
   : owner_(&owner),
     host_(std::move(host)),
-    context_(&asio::query(host_, asio::execution::context))
+    context_(&asio::query(host_, asio::execution::context)),
+    slab_(node_slab::create(this))
 {
 }
 
@@ -75,6 +79,7 @@ loop_core::~loop_core()
 {
   discard(std::exchange(ready_head_, nullptr));
   discard(inbox_.exchange(nullptr));
+  slab_->orphan(); // freed now, or by the last handle still out
 }
 
 void loop_core::schedule_drain() noexcept
@@ -169,6 +174,9 @@ void loop_core::drain()
   }
   if (ready_head_ && !closed())
     return post_drain(); // scheduled_ stays set: this drain hands over
+  // Going idle. Past the store below another drain may start on another
+  // thread, so loop state is not touched after it.
+  slab_->trim();
   scheduled_.store(false, std::memory_order_seq_cst);
   if (inbox_.load(std::memory_order_seq_cst) && !closed())
     schedule_drain();

@@ -19,6 +19,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <memory>
@@ -741,6 +742,78 @@ BOOST_AUTO_TEST_CASE(an_invalid_signal_is_refused)
   loop.close();
   BOOST_CHECK_THROW(loop.add_signal_handler(SIGUSR1, [] {}),
       asioloop::loop_closed_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(memory)
+
+BOOST_AUTO_TEST_CASE(a_handle_may_outlive_its_loop)
+{
+  asioloop::handle kept;
+  asioloop::handle ran;
+  {
+    event_loop loop;
+    loop.call_soon([&] {
+      kept = loop.call_soon([] {}); // from loop work: a slab node
+      ran = loop.call_soon([&loop] { loop.stop(); });
+    });
+    loop.run_forever();
+  }
+  // The loop and its slab are gone; the handles still work and free their
+  // nodes when they die (checked under AddressSanitizer).
+  BOOST_TEST(!kept.cancelled());
+  kept.cancel();
+  BOOST_TEST(kept.cancelled());
+  kept = asioloop::handle{};
+  ran = asioloop::handle{};
+}
+
+BOOST_AUTO_TEST_CASE(handles_released_by_another_thread)
+{
+  event_loop loop;
+  std::vector<asioloop::handle> handles;
+  int runs = 0;
+  loop.call_soon([&] {
+    for (int i = 0; i < 1000; ++i)
+      handles.push_back(loop.call_soon([&] { ++runs; }));
+  });
+  run_until(loop, [&] { return runs == 1000; });
+  std::thread other([h = std::move(handles)]() mutable { h.clear(); });
+  other.join();
+  // The slots come back through the slab's remote stack and are reused.
+  loop.call_soon([&] {
+    for (int i = 0; i < 1000; ++i)
+      loop.call_soon([&] { ++runs; });
+  });
+  run_until(loop, [&] { return runs == 2000; });
+}
+
+BOOST_AUTO_TEST_CASE(bursts_beyond_the_kept_chunks_come_and_go)
+{
+  event_loop loop;
+  constexpr int burst = 100000; // more than the slab keeps when idle
+  long sum = 0;
+  for (int round = 0; round < 3; ++round)
+  {
+    loop.call_soon([&] {
+      for (int i = 0; i < burst; ++i)
+        loop.call_soon([&sum, i] { sum += i; });
+    });
+    run_until(loop, [&] { return sum == (round + 1) * (long(burst) * (burst - 1) / 2); });
+  }
+}
+
+BOOST_AUTO_TEST_CASE(large_callbacks_take_the_heap)
+{
+  event_loop loop;
+  std::array<char, 200> big{};
+  big[199] = 'x';
+  char seen = 0;
+  loop.call_soon([&] {
+    loop.call_soon([&seen, big] { seen = big[199]; });
+  });
+  run_until(loop, [&] { return seen == 'x'; });
 }
 
 BOOST_AUTO_TEST_SUITE_END()

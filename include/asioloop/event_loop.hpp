@@ -69,7 +69,7 @@ public:
   {
     if (core_->closed())
       return;
-    core_->post(detail::make_callback(1, std::forward<F>(f)));
+    core_->post(1, std::forward<F>(f));
   }
 
   /// The Asio execution context whose reactor serves this loop.
@@ -358,10 +358,8 @@ private:
   {
     if (core_->closed())
       throw loop_closed_error(what);
-    auto* n = detail::make_callback(2, std::forward<F>(cb),
-        std::forward<Args>(args)...);
-    core_->post(n);
-    return handle{n};
+    return handle{
+        core_->post(2, std::forward<F>(cb), std::forward<Args>(args)...)};
   }
 
   void check_can_run(const char* what) const;

@@ -12,7 +12,10 @@
 #ifndef ASIOLOOP_DETAIL_CALLBACK_HPP
 #define ASIOLOOP_DETAIL_CALLBACK_HPP
 
+#include <asioloop/detail/node_slab.hpp>
+
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <new>
@@ -47,7 +50,12 @@ public:
   void release() noexcept
   {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
-      func_(this, action::deallocate);
+    {
+      if (slab_)
+        slab_->deallocate(this);
+      else
+        func_(this, action::deallocate);
+    }
   }
 
   void cancel() noexcept { cancelled_.store(true, std::memory_order_relaxed); }
@@ -61,14 +69,15 @@ public:
   callback_node* next_ = nullptr;
 
 protected:
-  callback_node(func_type f, std::uint32_t refs) noexcept
-    : func_(f), refs_(refs)
+  callback_node(func_type f, node_slab* slab, std::uint32_t refs) noexcept
+    : func_(f), slab_(slab), refs_(refs)
   {
   }
   ~callback_node() = default;
 
 private:
   func_type func_;
+  node_slab* slab_; // where the memory came from, or null for the heap
   std::atomic<std::uint32_t> refs_;
   std::atomic<bool> cancelled_{false};
 };
@@ -78,8 +87,8 @@ class callback_impl final : public callback_node
 {
 public:
   template <typename... A>
-  explicit callback_impl(std::uint32_t refs, A&&... a)
-    : callback_node(&do_func, refs), fn_(std::forward<A>(a)...)
+  explicit callback_impl(node_slab* slab, std::uint32_t refs, A&&... a)
+    : callback_node(&do_func, slab, refs), fn_(std::forward<A>(a)...)
   {
   }
 
@@ -146,23 +155,39 @@ private:
 };
 
 /// Allocates a node holding `f`; `refs` counts the queue and any handle.
+/**
+ * From loop work, pass the loop's slab: a node that fits a slot takes one.
+ */
 template <typename F, typename... A>
-callback_node* make_callback(std::uint32_t refs, F&& f, A&&... a)
+callback_node* make_callback(
+    node_slab* slab, std::uint32_t refs, F&& f, A&&... a)
 {
   using fn_type = std::conditional_t<sizeof...(A) == 0, std::decay_t<F>,
       bound_call<std::decay_t<F>, std::decay_t<A>...>>;
+  using impl_type = callback_impl<fn_type>;
   static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>,
       "asioloop: the callback cannot be called with these arguments "
       "(they are stored by value and passed as rvalues)");
-  void* p = ::operator new(sizeof(callback_impl<fn_type>));
+  constexpr bool fits = sizeof(impl_type) <= node_slab::slot_size
+      && alignof(impl_type) <= alignof(std::max_align_t);
+  void* p = nullptr;
+  if constexpr (fits)
+    p = slab ? slab->allocate() : nullptr;
+  if (!p)
+  {
+    slab = nullptr;
+    p = ::operator new(sizeof(impl_type));
+  }
   try
   {
-    return ::new (p) callback_impl<fn_type>(
-        refs, std::forward<F>(f), std::forward<A>(a)...);
+    return ::new (p) impl_type(slab, refs, std::forward<F>(f), std::forward<A>(a)...);
   }
   catch (...)
   {
-    ::operator delete(p);
+    if (slab)
+      slab->deallocate(p);
+    else
+      ::operator delete(p);
     throw;
   }
 }

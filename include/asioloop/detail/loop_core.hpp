@@ -42,9 +42,6 @@ namespace asioloop::detail {
 
 class loop_core;
 
-/// The loop whose work the calling thread is running, if any.
-extern constinit thread_local loop_core* running_core;
-
 class loop_core : public std::enable_shared_from_this<loop_core>
 {
 public:
@@ -58,13 +55,22 @@ public:
   loop_core& operator=(const loop_core&) = delete;
   ~loop_core();
 
-  /// Queues @c n, taking over one of its references. Any thread.
-  void post(callback_node* n) noexcept
+  /// Queues `f(a...)` with @c refs references (the queue's and the
+  /// caller's). Any thread; from loop work the node comes from the slab.
+  template <typename F, typename... A>
+  callback_node* post(std::uint32_t refs, F&& f, A&&... a)
   {
     if (running_core == this)
+    {
+      auto* n = make_callback(
+          slab_, refs, std::forward<F>(f), std::forward<A>(a)...);
       push_local(n);
-    else
-      push_remote(n);
+      return n;
+    }
+    auto* n = make_callback(
+        nullptr, refs, std::forward<F>(f), std::forward<A>(a)...);
+    push_remote(n);
+    return n;
   }
 
   /// Queues @c n from the thread that runs the loop's work.
@@ -124,6 +130,7 @@ private:
   boost::asio::io_context* owned_ctx_ = nullptr;
   boost::asio::any_io_executor host_;
   boost::asio::execution_context* context_;
+  node_slab* slab_;
 
   // Touched by loop work only.
   callback_node* ready_head_ = nullptr;

@@ -1,0 +1,145 @@
+//
+// asioloop/detail/node_slab.hpp
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+// Fixed-size slots for the callback nodes that loop work creates (call_soon,
+// coroutine wake-ups, executor posts from loop work).
+//
+// Why: a burst of queued callbacks needs a burst of fresh memory, and on a VM
+// the first touch of each 4 KiB page costs microseconds. The slab takes
+// memory in growing chunks, pre-faulted in one system call (backed by
+// transparent huge pages where the kernel has them), and recycles slots
+// without locks.
+//
+// Who frees: a slot is freed where its node's last reference dies. In loop
+// work that is a push onto a plain free list; anywhere else (a handle dropped
+// by another thread, or outside the loop's run) it is a lock-free push onto
+// the remote stack, which loop work takes back in one exchange. A slab whose
+// loop is gone while user handles still hold nodes is orphaned: it counts the
+// nodes still out and frees itself with the last one.
+//
+
+#ifndef ASIOLOOP_DETAIL_NODE_SLAB_HPP
+#define ASIOLOOP_DETAIL_NODE_SLAB_HPP
+
+#include <atomic>
+#include <cstddef>
+#include <vector>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ASIOLOOP_SLAB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASIOLOOP_SLAB_ASAN 1
+#endif
+#endif
+
+#if defined(ASIOLOOP_SLAB_ASAN)
+#include <sanitizer/asan_interface.h>
+// A free slot is poisoned past its link, so that AddressSanitizer still sees
+// a node used after its release, as it would for heap memory.
+#define ASIOLOOP_SLAB_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define ASIOLOOP_SLAB_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define ASIOLOOP_SLAB_POISON(p, n) ((void)(p), (void)(n))
+#define ASIOLOOP_SLAB_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+namespace asioloop::detail {
+
+class loop_core;
+
+/// The loop whose work the calling thread is running, if any.
+extern constinit thread_local loop_core* running_core;
+
+class node_slab
+{
+public:
+  static constexpr std::size_t slot_size = 64;
+
+  /// Chunks kept when the slab is trimmed: 16 + 32 + ... + 512 KiB, room for
+  /// about 16,000 nodes, so that ordinary bursts never go back to the kernel.
+  static constexpr std::size_t kept_chunks = 6;
+
+  static node_slab* create(const loop_core* owner);
+
+  /// Returns a slot, or null if no memory could be had. Loop work only.
+  void* allocate() noexcept
+  {
+    if (void* p = free_)
+    {
+      free_ = *static_cast<void**>(p);
+      ++live_;
+      ASIOLOOP_SLAB_UNPOISON(p, slot_size);
+      return p;
+    }
+    if (bump_ != bump_end_)
+    {
+      void* p = bump_;
+      bump_ += slot_size;
+      ++live_;
+      ASIOLOOP_SLAB_UNPOISON(p, slot_size);
+      return p;
+    }
+    return allocate_slow();
+  }
+
+  /// Frees @c slot, from any thread.
+  void deallocate(void* slot) noexcept
+  {
+    ASIOLOOP_SLAB_POISON(static_cast<char*>(slot) + sizeof(void*),
+        slot_size - sizeof(void*));
+    if (running_core == owner_ && !orphaned_.load(std::memory_order_relaxed))
+    {
+      *static_cast<void**>(slot) = free_;
+      free_ = slot;
+      --live_;
+    }
+    else
+      deallocate_remote(slot);
+  }
+
+  /// Gives memory beyond the first chunks back once every slot is free.
+  /// Loop work only; the loop calls it when it goes idle.
+  void trim() noexcept
+  {
+    if (live_ == 0 && chunks_.size() > kept_chunks)
+      release_chunks();
+  }
+
+  /// The loop is gone: frees the slab now, or with its last node.
+  void orphan() noexcept;
+
+private:
+  explicit node_slab(const loop_core* owner) noexcept : owner_(owner) {}
+  ~node_slab();
+
+  void* allocate_slow() noexcept;
+  void deallocate_remote(void* slot) noexcept;
+  std::size_t reclaim_remote() noexcept;
+  void release_chunks() noexcept;
+
+  struct chunk
+  {
+    char* data;
+    std::size_t size;
+    bool mapped;
+  };
+
+  const loop_core* owner_;
+  void* free_ = nullptr;
+  char* bump_ = nullptr;
+  char* bump_end_ = nullptr;
+  std::size_t live_ = 0; // slots handed out and not yet back on free_
+  std::vector<chunk> chunks_;
+  std::size_t bump_chunk_ = 0; // the chunk bump_ runs through
+
+  std::atomic<void*> remote_{nullptr};
+  std::atomic<bool> orphaned_{false};
+  std::atomic<std::size_t> orphan_live_{0};
+};
+
+} // namespace asioloop::detail
+
+#endif // ASIOLOOP_DETAIL_NODE_SLAB_HPP
