@@ -10,6 +10,12 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <deque>
+#include <random>
+#include <vector>
 
 #include <thread>
 
@@ -91,6 +97,81 @@ void w8(long n)
   bench::out("W8", "asio", "throughput", n / bench::seconds(t0, t_end), "callbacks/s");
 }
 
+// One steady_timer per timer, the plain way to write it on Asio.
+void w2(const char* id, long n)
+{
+  asio::io_context ioc(1);
+  std::mt19937_64 rng(42);
+  std::uniform_real_distribution<double> uniform(0.0, 0.1);
+  std::vector<double> delays(n);
+  for (auto& d : delays)
+    d = uniform(rng);
+  std::deque<asio::steady_timer> timers;
+  long fired = 0;
+  bench_clock::time_point t0, t_sched, t_end, sched_end;
+  double max_late = -1e9, max_late_post = -1e9;
+  std::vector<double> lates;
+  lates.reserve(n);
+  asio::post(ioc, [&] {
+    t0 = bench_clock::now();
+    for (double d : delays)
+    {
+      const auto delay = std::chrono::duration_cast<bench_clock::duration>(
+          std::chrono::duration<double>(d));
+      const auto due = bench_clock::now() + delay;
+      auto& t = timers.emplace_back(ioc, delay);
+      t.async_wait([&, due](boost::system::error_code) {
+        const double late = std::chrono::duration<double>(bench_clock::now() - due).count();
+        lates.push_back(late);
+        max_late = std::max(max_late, late);
+        if (due > sched_end)
+          max_late_post = std::max(max_late_post, late);
+        if (++fired == n)
+          t_end = bench_clock::now();
+      });
+    }
+    t_sched = sched_end = bench_clock::now();
+  });
+  ioc.run();
+  bench::check(fired == n, "W2 fired");
+  std::sort(lates.begin(), lates.end());
+  bench::out(id, "asio", "throughput", n / bench::seconds(t0, t_end), "timers/s");
+  bench::out(id, "asio", "schedule_rate", n / bench::seconds(t0, t_sched), "timers/s");
+  bench::out(id, "asio", "max_lateness", max_late * 1e3, "ms");
+  bench::out(id, "asio", "max_lateness_after_sched", max_late_post * 1e3, "ms");
+  bench::out(id, "asio", "p50_lateness", lates[lates.size() / 2] * 1e3, "ms");
+}
+
+// Asio runs every cancelled timer's handler (operation_aborted): the run
+// ends when the last of them has run.
+void w3(long n)
+{
+  asio::io_context ioc(1);
+  std::deque<asio::steady_timer> timers;
+  long fired = 0, aborted = 0;
+  bench_clock::time_point t0, t1;
+  asio::post(ioc, [&] {
+    t0 = bench_clock::now();
+    for (long i = 0; i < n; ++i)
+    {
+      auto& t = timers.emplace_back(ioc, std::chrono::seconds(10));
+      t.async_wait([&](boost::system::error_code ec) {
+        if (ec)
+          ++aborted;
+        else
+          ++fired;
+        if (aborted == n)
+          t1 = bench_clock::now();
+      });
+    }
+    for (auto& t : timers)
+      t.cancel();
+  });
+  ioc.run();
+  bench::check(fired == 0 && aborted == n, "W3 cancelled");
+  bench::out("W3", "asio", "throughput", n / bench::seconds(t0, t1), "pairs/s");
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -99,6 +180,9 @@ int main(int argc, char** argv)
       {
           {"W1", {1'000'000, w1}},
           {"W1b", {1'000'000, w1b}},
+          {"W2", {200'000, [](long n) { w2("W2", n); }}},
+          {"W2L", {20'000, [](long n) { w2("W2L", n); }}},
+          {"W3", {200'000, w3}},
           {"W8", {1'000'000, w8}},
       });
 }

@@ -13,7 +13,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 
+#include <algorithm>
 #include <memory>
+#include <random>
+#include <vector>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -150,6 +153,80 @@ void w8(long n, bool embedded)
   bench::out("W8", h.impl(), "throughput", n / bench::seconds(t0, t_end), "callbacks/s");
 }
 
+void w2(const char* id, long n, bool embedded)
+{
+  harness h(embedded);
+  std::mt19937_64 rng(42);
+  std::uniform_real_distribution<double> uniform(0.0, 0.1);
+  std::vector<double> delays(n);
+  for (auto& d : delays)
+    d = uniform(rng);
+  long fired = 0;
+  bench_clock::time_point t0, t_sched, t_end, sched_end;
+  double max_late = -1e9, max_late_post = -1e9;
+  std::vector<double> lates;
+  lates.reserve(n);
+  auto cb = [&](bench_clock::time_point due) {
+    const double late = std::chrono::duration<double>(bench_clock::now() - due).count();
+    lates.push_back(late);
+    max_late = std::max(max_late, late);
+    if (due > sched_end)
+      max_late_post = std::max(max_late_post, late);
+    if (++fired == n)
+    {
+      t_end = bench_clock::now();
+      h.finish();
+    }
+  };
+  h.run([&] {
+    t0 = bench_clock::now();
+    for (double d : delays)
+    {
+      const auto delay = std::chrono::duration_cast<bench_clock::duration>(
+          std::chrono::duration<double>(d));
+      h.loop->call_later(delay, cb, bench_clock::now() + delay);
+    }
+    t_sched = sched_end = bench_clock::now();
+  });
+  bench::check(fired == n, "W2 fired");
+  std::sort(lates.begin(), lates.end());
+  bench::out(id, h.impl(), "throughput", n / bench::seconds(t0, t_end), "timers/s");
+  bench::out(id, h.impl(), "schedule_rate", n / bench::seconds(t0, t_sched), "timers/s");
+  bench::out(id, h.impl(), "max_lateness", max_late * 1e3, "ms");
+  bench::out(id, h.impl(), "max_lateness_after_sched", max_late_post * 1e3, "ms");
+  bench::out(id, h.impl(), "p50_lateness", lates[lates.size() / 2] * 1e3, "ms");
+}
+
+void w2_full(long n, bool embedded) { w2("W2", n, embedded); }
+void w2_light(long n, bool embedded) { w2("W2L", n, embedded); }
+
+void w3(long n, bool embedded)
+{
+  harness h(embedded);
+  long fired = 0;
+  bench_clock::time_point t0, t1;
+  std::vector<asioloop::timer_handle> handles;
+  handles.reserve(n);
+  h.run([&] {
+    t0 = bench_clock::now();
+    for (long i = 0; i < n; ++i)
+      handles.push_back(h.loop->call_later(std::chrono::seconds(10), [&] { ++fired; }));
+    for (auto& t : handles)
+      t.cancel();
+    // Two iterations, as the peers' two sleep(0)s.
+    h.loop->call_soon([&] {
+      h.loop->call_soon([&] {
+        t1 = bench_clock::now();
+        h.finish();
+      });
+    });
+  });
+  bench::check(fired == 0, "W3: a cancelled timer fired");
+  for (auto& t : handles)
+    bench::check(t.cancelled(), "W3: a handle is not cancelled");
+  bench::out("W3", h.impl(), "throughput", n / bench::seconds(t0, t1), "pairs/s");
+}
+
 // Each mode runs in a child process of its own, so that neither inherits
 // the other's warmed-up heap: fresh memory is a large part of W1's cost.
 template <void (*W)(long, bool)>
@@ -180,6 +257,9 @@ int main(int argc, char** argv)
       {
           {"W1", {1'000'000, both<w1>}},
           {"W1b", {1'000'000, both<w1b>}},
+          {"W2", {200'000, both<w2_full>}},
+          {"W2L", {20'000, both<w2_light>}},
+          {"W3", {200'000, both<w3>}},
           {"W8", {1'000'000, both<w8>}},
       });
 }

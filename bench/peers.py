@@ -16,12 +16,15 @@ register it in WORKLOADS with its default n.
 """
 import argparse
 import asyncio
+import functools
 import gc
+import random
 import sys
 import threading
 import time
 
 clock = time.perf_counter
+mono = time.monotonic  # the raw clock that timer lateness is read from
 
 
 def new_loop(name):
@@ -107,6 +110,90 @@ def w1b(loop_name, n):
     report("W1b", loop_name, "throughput", n / elapsed, "callbacks/s")
 
 
+# W2 / W2L: call_later n timers with delays uniform over 0-100 ms (seeded, so
+# every implementation gets the same delays); run until all fired.  Each
+# callback records its lateness, the monotonic time at firing minus its due
+# time (monotonic time at scheduling + delay).  Throughput is timed from the
+# first call_later to the end of the last callback.  W2L is the same work with
+# fewer timers, so that most are due after scheduling ended: its main figure
+# is max_lateness_after_sched.
+def w2(workload, loop_name, n):
+    rng = random.Random(42)
+    delays = [rng.uniform(0.0, 0.1) for _ in range(n)]
+
+    async def main(loop):
+        fired = 0
+        t_last = 0.0
+        t_sched_end_mono = 0.0  # callbacks cannot run before it is set
+        lates = []
+        max_late_after = None  # None: no timer was due after scheduling ended
+        done = loop.create_future()
+
+        def cb(due):
+            nonlocal fired, t_last, max_late_after
+            late = mono() - due
+            lates.append(late)
+            if due > t_sched_end_mono and (max_late_after is None or late > max_late_after):
+                max_late_after = late
+            fired += 1
+            if fired == n:
+                t_last = clock()
+                done.set_result(None)
+
+        call_later = loop.call_later
+        t0 = clock()
+        for d in delays:
+            call_later(d, cb, mono() + d)
+        t_sched = clock()
+        t_sched_end_mono = mono()
+        await done
+        return fired, t_last - t0, t_sched - t0, lates, max_late_after
+
+    fired, elapsed, sched, lates, max_late_after = run_in_loop(loop_name, main)
+    check(fired == n and len(lates) == n, f"{workload} fired {fired} of {n} timers")
+    lates.sort()
+    report(workload, loop_name, "N", n, "timers")
+    report(workload, loop_name, "throughput", n / elapsed, "timers/s")
+    report(workload, loop_name, "schedule_rate", n / sched, "timers/s")
+    report(workload, loop_name, "max_lateness", lates[-1] * 1e3, "ms")
+    if max_late_after is None:
+        print(f"peers.py: {workload}: no timer was due after scheduling ended; "
+              "max_lateness_after_sched not reported", file=sys.stderr, flush=True)
+    else:
+        report(workload, loop_name, "max_lateness_after_sched", max_late_after * 1e3, "ms")
+    report(workload, loop_name, "p50_lateness", lates[len(lates) // 2] * 1e3, "ms")
+
+
+# W3: call_later(10 s) then cancel, n pairs: create all the handles, cancel
+# them all, then yield to the loop twice so that it can drop the cancelled
+# timers.  Timed from the first call_later to after the second yield; no
+# callback may run and every handle must report cancelled.
+def w3(loop_name, n):
+    async def main(loop):
+        fired = 0
+
+        def cb():
+            nonlocal fired
+            fired += 1
+
+        call_later = loop.call_later
+        t0 = clock()
+        handles = [call_later(10.0, cb) for _ in range(n)]
+        for h in handles:
+            h.cancel()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        t_end = clock()
+        cancelled = sum(1 for h in handles if h.cancelled())
+        return fired, cancelled, t_end - t0
+
+    fired, cancelled, elapsed = run_in_loop(loop_name, main)
+    check(fired == 0 and cancelled == n,
+          f"W3: {fired} timers fired, {cancelled} of {n} handles cancelled")
+    report("W3", loop_name, "N", n, "pairs")
+    report("W3", loop_name, "throughput", n / elapsed, "pairs/s")
+
+
 # W8: the loop runs run_forever in a second thread; this (main) thread is the
 # producer and pushes n call_soon_threadsafe callbacks.  Timed from the first
 # push to the end of the last callback; every callback must run exactly once.
@@ -152,6 +239,9 @@ def w8(loop_name, n):
 WORKLOADS = {
     "W1": (w1, 1_000_000),
     "W1b": (w1b, 1_000_000),
+    "W2": (functools.partial(w2, "W2"), 200_000),
+    "W2L": (functools.partial(w2, "W2L"), 20_000),
+    "W3": (w3, 200_000),
     "W8": (w8, 1_000_000),
 }
 

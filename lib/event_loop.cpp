@@ -11,8 +11,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/core/demangle.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <stdexcept>
@@ -57,13 +59,51 @@ struct embedded_drain
   void operator()() const { core->drain(); }
 };
 
+// Inserts a timer made outside loop work, once it reaches the loop; if the
+// loop closes first, the timer's node is released with it.
+struct timer_insertion
+{
+  loop_core* core;
+  loop_core::clock::time_point when;
+  callback_node* node;
+
+  timer_insertion(loop_core* c, loop_core::clock::time_point w, callback_node* n)
+    : core(c), when(w), node(n)
+  {
+  }
+  timer_insertion(timer_insertion&& o) noexcept
+    : core(o.core), when(o.when), node(std::exchange(o.node, nullptr))
+  {
+  }
+  ~timer_insertion()
+  {
+    if (node)
+    {
+      node->destroy();
+      node->release();
+    }
+  }
+  void operator()() { core->add_timer(when, std::exchange(node, nullptr)); }
+};
+
 } // namespace
 
-loop_core::loop_core(event_loop& owner, asio::io_context& ctx)
+// The one steady_timer that wakes the loop for its earliest timer. It waits
+// on the underlying context, not on the loop's executor, so that its
+// completion costs no trip through the ready queue.
+struct loop_core::waker
+{
+  explicit waker(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+};
+
+loop_core::loop_core(event_loop& owner, asio::io_context& ctx, bool virtual_time)
   : owner_(&owner),
     owned_ctx_(&ctx),
     context_(&ctx),
-    slab_(node_slab::create(this))
+    slab_(node_slab::create(this)),
+    virtual_(virtual_time),
+    virtual_now_(clock::now())
 {
 }
 
@@ -79,6 +119,8 @@ loop_core::~loop_core()
 {
   discard(std::exchange(ready_head_, nullptr));
   discard(inbox_.exchange(nullptr));
+  discard_timers();
+  waker_.reset();
   slab_->orphan(); // freed now, or by the last handle still out
 }
 
@@ -141,9 +183,40 @@ void loop_core::drain()
   running_scope scope(this);
   draining_ = true;
   take_inbox();
+  if (!timers_.empty())
+    collect_due_timers(now());
 
   callback_node* batch = std::exchange(ready_head_, nullptr);
   ready_tail_ = nullptr;
+  if (debug_)
+    run_batch_debug(batch);
+  else
+    run_batch(batch);
+  draining_ = false;
+
+  if (stopping_)
+  {
+    stopping_ = false;
+    stop_latched_ = true;
+    owned_ctx_->stop();
+  }
+  if (closed())
+  {
+    scheduled_.store(false, std::memory_order_seq_cst);
+    return;
+  }
+  if (ready_head_ || arm_timer())
+    return post_drain(); // scheduled_ stays set: this drain hands over
+  // Going idle. Past the store below another drain may start on another
+  // thread, so loop state is not touched after it.
+  slab_->trim();
+  scheduled_.store(false, std::memory_order_seq_cst);
+  if (inbox_.load(std::memory_order_seq_cst) && !closed())
+    schedule_drain();
+}
+
+void loop_core::run_batch(callback_node* batch)
+{
   while (batch)
   {
     callback_node* n = batch;
@@ -165,21 +238,207 @@ void loop_core::drain()
     }
     n->release();
   }
-  draining_ = false;
+}
 
-  if (stopping_)
+// The batch as run_batch runs it, timing each callback on the real clock.
+void loop_core::run_batch_debug(callback_node* batch)
+{
+  while (batch)
   {
-    stopping_ = false;
-    owned_ctx_->stop();
+    callback_node* n = batch;
+    batch = n->next_;
+    if (n->cancelled() || closed())
+    {
+      n->destroy();
+      n->release();
+      continue;
+    }
+    const auto& type = n->type();
+    const auto start = clock::now();
+    try
+    {
+      n->invoke();
+    }
+    catch (...)
+    {
+      report(*n);
+    }
+    n->release();
+    const auto took = clock::now() - start;
+    if (took > owner_->slow_callback_duration)
+    {
+      try
+      {
+        owner_->call_exception_handler({"Executing "
+                + boost::core::demangle(type.name()) + " took "
+                + std::to_string(std::chrono::duration<double>(took).count())
+                + " seconds",
+            nullptr});
+      }
+      catch (...)
+      {
+      }
+    }
   }
-  if (ready_head_ && !closed())
-    return post_drain(); // scheduled_ stays set: this drain hands over
-  // Going idle. Past the store below another drain may start on another
-  // thread, so loop state is not touched after it.
-  slab_->trim();
-  scheduled_.store(false, std::memory_order_seq_cst);
-  if (inbox_.load(std::memory_order_seq_cst) && !closed())
+}
+
+void loop_core::report_foreign_call(const char* what) noexcept
+{
+  try
+  {
+    std::string message = std::string(what)
+        + "() was called from outside the loop's work while the loop runs; "
+          "from another thread use call_soon_threadsafe()";
+    post(1, [this, message = std::move(message)] {
+      owner_->call_exception_handler({message, nullptr});
+    });
+  }
+  catch (...)
+  {
+  }
+}
+
+void loop_core::add_timer(clock::time_point when, callback_node* n)
+{
+  if (running_core != this)
+  {
+    post(1, timer_insertion(this, when, n));
+    return;
+  }
+  insert_timer(when, n);
+}
+
+void loop_core::insert_timer(clock::time_point when, callback_node* n)
+{
+  if (closed())
+  {
+    n->destroy();
+    n->release();
+    return;
+  }
+  if (timers_.size() >= timer_sweep_at_)
+    sweep_cancelled_timers();
+  timers_.push_back({when, timer_seq_++, n});
+  std::push_heap(timers_.begin(), timers_.end(), timer_later{});
+  // Outside a drain (an owned loop's other handlers), make sure a drain
+  // will look at the heap and arm the timer.
+  if (!draining_)
     schedule_drain();
+}
+
+void loop_core::collect_due_timers(clock::time_point now) noexcept
+{
+  while (!timers_.empty() && timers_.front().when <= now)
+  {
+    std::pop_heap(timers_.begin(), timers_.end(), timer_later{});
+    callback_node* n = timers_.back().node;
+    timers_.pop_back();
+    if (n->cancelled())
+    {
+      n->destroy();
+      n->release();
+      continue;
+    }
+    n->next_ = nullptr;
+    if (ready_tail_)
+      ready_tail_->next_ = n;
+    else
+      ready_head_ = n;
+    ready_tail_ = n;
+  }
+}
+
+// Cancelled timers stay in the heap until due, as in asyncio; when they
+// make up most of it, they are swept out in one pass.
+void loop_core::sweep_cancelled_timers() noexcept
+{
+  auto live = std::partition(timers_.begin(), timers_.end(),
+      [](const timer_entry& e) { return !e.node->cancelled(); });
+  for (auto it = live; it != timers_.end(); ++it)
+  {
+    it->node->destroy();
+    it->node->release();
+  }
+  timers_.erase(live, timers_.end());
+  std::make_heap(timers_.begin(), timers_.end(), timer_later{});
+  timer_sweep_at_ = std::max<std::size_t>(1024, timers_.size() * 2);
+}
+
+void loop_core::discard_timers() noexcept
+{
+  for (auto& e : timers_)
+  {
+    e.node->destroy();
+    e.node->release();
+  }
+  timers_.clear();
+}
+
+// Called as the loop goes idle. Returns true if a timer is already due, so
+// that the caller runs another iteration instead.
+bool loop_core::arm_timer() noexcept
+{
+  while (!timers_.empty() && timers_.front().node->cancelled())
+  {
+    std::pop_heap(timers_.begin(), timers_.end(), timer_later{});
+    timers_.back().node->destroy();
+    timers_.back().node->release();
+    timers_.pop_back();
+  }
+  if (timers_.empty())
+    return false;
+  const auto when = timers_.front().when;
+  const auto t = now();
+  if (when <= t)
+    return true;
+  if (virtual_)
+    return false; // the run loop moves the clock when nothing else is left
+  if (armed_at_ == when && armed_at_ > t)
+    return false; // already waiting for it
+  try
+  {
+    if (!waker_)
+      waker_ = std::make_unique<waker>(owned_ctx_
+              ? asio::any_io_executor(owned_ctx_->get_executor())
+              : host_);
+    waker_->timer.expires_at(when);
+    armed_at_ = when;
+    auto fire = [this, keep = owned_ctx_ ? nullptr : shared_from_this()](
+                    const boost::system::error_code& ec) {
+      if (!ec)
+        on_timer_due();
+    };
+    waker_->timer.async_wait(std::move(fire));
+  }
+  catch (...)
+  {
+    // Out of memory: run another iteration rather than sleep past it.
+    return true;
+  }
+  return false;
+}
+
+bool loop_core::jump_to_next_timer() noexcept
+{
+  while (!timers_.empty() && timers_.front().node->cancelled())
+  {
+    std::pop_heap(timers_.begin(), timers_.end(), timer_later{});
+    timers_.back().node->destroy();
+    timers_.back().node->release();
+    timers_.pop_back();
+  }
+  if (timers_.empty())
+    return false;
+  virtual_now_ = std::max(virtual_now_, timers_.front().when);
+  schedule_drain();
+  return true;
+}
+
+void loop_core::advance(clock::duration d) noexcept
+{
+  if (d > clock::duration::zero())
+    virtual_now_ += d;
+  schedule_drain();
 }
 
 void loop_core::report(callback_node& n) noexcept
@@ -215,6 +474,8 @@ void loop_core::close() noexcept
   ready_tail_ = nullptr;
   discard(std::exchange(ready_head_, nullptr));
   discard(inbox_.exchange(nullptr));
+  discard_timers();
+  waker_.reset();
 }
 
 } // namespace detail
@@ -230,8 +491,22 @@ struct event_loop::signals
 
 event_loop::event_loop()
   : ctx_(std::make_unique<asio::io_context>(1)),
-    core_(std::make_shared<detail::loop_core>(*this, *ctx_))
+    core_(std::make_shared<detail::loop_core>(*this, *ctx_, false))
 {
+}
+
+event_loop::event_loop(virtual_clock_t)
+  : ctx_(std::make_unique<asio::io_context>(1)),
+    core_(std::make_shared<detail::loop_core>(*this, *ctx_, true))
+{
+}
+
+void event_loop::advance(clock::duration d)
+{
+  if (!core_->is_virtual())
+    throw std::logic_error("advance() needs a loop on virtual time: "
+                           "event_loop loop{asioloop::virtual_clock};");
+  core_->advance(d);
 }
 
 event_loop::event_loop(const asio::any_io_executor& host)
@@ -287,9 +562,43 @@ void event_loop::run_forever()
     ~run_scope() { loop.running_ = false; }
   } scope(*this);
 
+  core_->clear_stop_latch();
+  if (core_->is_virtual())
+    return run_virtual();
   auto work = asio::make_work_guard(*ctx_);
   ctx_->restart();
   ctx_->run();
+}
+
+// Runs a virtual-time loop. Without a work guard, the io_context tells when
+// nothing at all is pending (it stops itself); only then does the clock jump
+// to the next timer. Pending Asio operations, such as a socket read on the
+// loop's executor, are waited for in real time.
+void event_loop::run_virtual()
+{
+  for (;;)
+  {
+    ctx_->restart();
+    ctx_->poll();
+    if (core_->stop_latched())
+      return;
+    if (core_->drain_pending())
+      continue;
+    ctx_->restart();
+    if (ctx_->poll() == 0 && !ctx_->stopped())
+    {
+      ctx_->run_one(); // outside work is pending: wait for it
+      continue;
+    }
+    if (core_->stop_latched())
+      return;
+    if (core_->drain_pending() || core_->jump_to_next_timer())
+      continue;
+    // Nothing at all to do: wait for another thread's call_soon_threadsafe.
+    ctx_->restart();
+    auto work = asio::make_work_guard(*ctx_);
+    ctx_->run_one();
+  }
 }
 
 void event_loop::run_until_complete_impl(asio::awaitable<void> aw,

@@ -9,9 +9,11 @@
 #ifndef ASIOLOOP_ASIOLOOP_HPP
 #define ASIOLOOP_ASIOLOOP_HPP
 
+#include <asioloop/clock.hpp>
 #include <asioloop/error.hpp>
 #include <asioloop/event_loop.hpp>
 #include <asioloop/handle.hpp>
+#include <asioloop/sleep.hpp>
 #include <asioloop/version.hpp>
 
 #endif // ASIOLOOP_ASIOLOOP_HPP

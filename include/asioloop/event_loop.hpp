@@ -7,6 +7,7 @@
 #ifndef ASIOLOOP_EVENT_LOOP_HPP
 #define ASIOLOOP_EVENT_LOOP_HPP
 
+#include <asioloop/clock.hpp>
 #include <asioloop/detail/callback.hpp>
 #include <asioloop/detail/loop_core.hpp>
 #include <asioloop/error.hpp>
@@ -18,6 +19,7 @@
 #include <boost/asio/execution/context.hpp>
 #include <boost/asio/execution_context.hpp>
 
+#include <chrono>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -191,6 +193,16 @@ public:
    */
   explicit event_loop(const boost::asio::any_io_executor& host);
 
+  /// Creates an owned loop on virtual time.
+  /**
+   * The loop's clock starts at the real time of construction and then moves
+   * only when the loop is idle — nothing ready, no Asio operation pending on
+   * its `io_context` — by jumping to the next due timer, or by advance().
+   * call_later(), call_at() and sleep() follow it; Asio's own timers do not.
+   * A test of `call_later(10s, ...)` runs at once and deterministically.
+   */
+  explicit event_loop(virtual_clock_t);
+
   /// Closes the loop; queued callbacks are destroyed without running.
   ~event_loop();
 
@@ -223,6 +235,7 @@ public:
   template <typename F, typename... Args>
   handle call_soon(F&& cb, Args&&... args)
   {
+    check_affinity("call_soon");
     return schedule("call_soon", std::forward<F>(cb), std::forward<Args>(args)...);
   }
 
@@ -244,6 +257,99 @@ public:
     return schedule("call_soon_threadsafe", std::forward<F>(cb),
         std::forward<Args>(args)...);
   }
+
+  /// Returns the current time on the loop's clock.
+  /**
+   * Reads `steady_clock` at each call, or, on a virtual-time loop, returns
+   * the loop's virtual now.
+   *
+   * @par asyncio equivalent
+   * `loop.time()`
+   */
+  clock::time_point time() const noexcept { return core_->now(); }
+
+  /// Moves a virtual-time loop's clock forward by @c d.
+  /**
+   * Timers that become due run on the loop's next iteration.
+   *
+   * @throws std::logic_error if the loop is not on virtual time.
+   */
+  void advance(clock::duration d);
+
+  /// Returns true if the loop runs on virtual time.
+  bool is_virtual_time() const noexcept { return core_->is_virtual(); }
+
+  /// Schedules `cb(args...)` to run @c delay from now.
+  /**
+   * The callback is due at `time() + delay`, never runs before, and runs in
+   * the first iteration after that. A negative delay is due in the past and
+   * runs on the next iteration, before later due times. Callbacks due at the
+   * same time run in the order they were scheduled.
+   *
+   * @param delay Any `std::chrono::duration`.
+   *
+   * @returns A handle that can cancel the call and tells when it is due.
+   *
+   * @throws loop_closed_error if the loop is closed.
+   *
+   * @par Thread Safety
+   * For loop work. (From another thread it is safe, but debug mode reports
+   * it, as asyncio would refuse it.)
+   *
+   * @par asyncio equivalent
+   * `loop.call_later(delay, cb, *args)`
+   *
+   * @par Example
+   * @code
+   * loop.call_later(2s, [](const char* s) { std::cout << s << '\n'; }, "Hello");
+   * @endcode
+   */
+  template <typename Rep, typename Period, typename F, typename... Args>
+  timer_handle call_later(std::chrono::duration<Rep, Period> delay, F&& cb,
+      Args&&... args)
+  {
+    check_affinity("call_later");
+    return schedule_at("call_later",
+        time() + std::chrono::duration_cast<clock::duration>(delay),
+        std::forward<F>(cb), std::forward<Args>(args)...);
+  }
+
+  /// Schedules `cb(args...)` to run at @c when, on the loop's clock.
+  /**
+   * As call_later(), with `h.when() == when` exactly.
+   *
+   * @par asyncio equivalent
+   * `loop.call_at(when, cb, *args)`
+   */
+  template <typename F, typename... Args>
+  timer_handle call_at(clock::time_point when, F&& cb, Args&&... args)
+  {
+    check_affinity("call_at");
+    return schedule_at("call_at", when, std::forward<F>(cb),
+        std::forward<Args>(args)...);
+  }
+
+  /// Turns debug mode on or off.
+  /**
+   * In debug mode the loop reports, through the exception handler, each
+   * callback that runs longer than #slow_callback_duration (naming its
+   * type), and each loop-affine call (call_soon, call_later, call_at) made
+   * from outside loop work while the loop runs. Off, it costs a branch.
+   *
+   * @par asyncio equivalent
+   * `loop.set_debug(enabled)`
+   */
+  void set_debug(bool enabled) noexcept { core_->debug_ = enabled; }
+
+  /// Returns true in debug mode.
+  bool get_debug() const noexcept { return core_->debug_; }
+
+  /// In debug mode, callbacks that run longer than this are reported.
+  /**
+   * @par asyncio equivalent
+   * `loop.slow_callback_duration`
+   */
+  clock::duration slow_callback_duration = std::chrono::milliseconds(100);
 
   /// Runs the loop until stop() is called. Owned mode only.
   /**
@@ -362,7 +468,25 @@ private:
         core_->post(2, std::forward<F>(cb), std::forward<Args>(args)...)};
   }
 
+  template <typename F, typename... Args>
+  timer_handle schedule_at(
+      const char* what, clock::time_point when, F&& cb, Args&&... args)
+  {
+    if (core_->closed())
+      throw loop_closed_error(what);
+    auto* n = core_->make_node(2, std::forward<F>(cb), std::forward<Args>(args)...);
+    core_->add_timer(when, n);
+    return timer_handle{n, when};
+  }
+
+  void check_affinity(const char* what) noexcept
+  {
+    if (core_->debug_ && detail::running_core != core_.get() && is_running())
+      core_->report_foreign_call(what);
+  }
+
   void check_can_run(const char* what) const;
+  void run_virtual();
   void run_until_complete_impl(boost::asio::awaitable<void> aw,
       std::shared_ptr<detail::run_state> state);
   void add_signal_handler_impl(int sig, std::function<void()> fn);

@@ -7,6 +7,7 @@
 #ifndef ASIOLOOP_HANDLE_HPP
 #define ASIOLOOP_HANDLE_HPP
 
+#include <asioloop/clock.hpp>
 #include <asioloop/detail/callback.hpp>
 
 #include <utility>
@@ -74,6 +75,30 @@ public:
 
 private:
   detail::callback_node* node_ = nullptr;
+};
+
+/// A cancellable reference to a callback scheduled with call_later or call_at.
+/**
+ * @par asyncio equivalent
+ * `asyncio.TimerHandle`
+ */
+class timer_handle : public handle
+{
+public:
+  /// Constructs an empty handle, referring to no callback.
+  timer_handle() noexcept = default;
+
+  /// The time the callback is due, on the loop's clock.
+  clock::time_point when() const noexcept { return when_; }
+
+  /// Constructs a handle that adopts one reference to @c node. (Internal.)
+  timer_handle(detail::callback_node* node, clock::time_point when) noexcept
+    : handle(node), when_(when)
+  {
+  }
+
+private:
+  clock::time_point when_{};
 };
 
 } // namespace asioloop

@@ -30,10 +30,12 @@ inline bool run_until(event_loop& loop, std::function<bool()> done,
     std::chrono::steady_clock::time_point deadline;
     void operator()() const
     {
+      // A timer, not call_soon: a loop that always has work ready is never
+      // idle, and a virtual clock moves only when the loop is idle.
       if ((*done)() || std::chrono::steady_clock::now() > deadline)
         loop->stop();
       else
-        loop->call_soon(*this);
+        loop->call_later(std::chrono::milliseconds(1), *this);
     }
   };
   loop.call_soon(poller{&loop, &done, deadline});

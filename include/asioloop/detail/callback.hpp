@@ -128,6 +128,9 @@ private:
 
 public:
   ~callback_impl() {}
+
+  /// The stored callable, alive until the node leaves the queue.
+  Fn& function() noexcept { return fn_; }
 };
 
 /// Binds a callable to its arguments, stored by value, called once as an rvalue.

@@ -27,7 +27,10 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 namespace boost::asio {
 class io_context;
@@ -45,8 +48,11 @@ class loop_core;
 class loop_core : public std::enable_shared_from_this<loop_core>
 {
 public:
-  /// Owned mode: drains are posted to @c ctx.
-  loop_core(event_loop& owner, boost::asio::io_context& ctx);
+  using clock = std::chrono::steady_clock;
+
+  /// Owned mode: drains are posted to @c ctx; @c virtual_time makes the
+  /// loop's clock move only when the loop is idle or advanced by hand.
+  loop_core(event_loop& owner, boost::asio::io_context& ctx, bool virtual_time);
 
   /// Embedded mode: drains are posted to @c host.
   loop_core(event_loop& owner, boost::asio::any_io_executor host);
@@ -57,6 +63,13 @@ public:
 
   /// Queues `f(a...)` with @c refs references (the queue's and the
   /// caller's). Any thread; from loop work the node comes from the slab.
+  template <typename F, typename... A>
+  callback_node* make_node(std::uint32_t refs, F&& f, A&&... a)
+  {
+    return make_callback(running_core == this ? slab_ : nullptr, refs,
+        std::forward<F>(f), std::forward<A>(a)...);
+  }
+
   template <typename F, typename... A>
   callback_node* post(std::uint32_t refs, F&& f, A&&... a)
   {
@@ -102,6 +115,43 @@ public:
       schedule_drain();
   }
 
+  /// Adds @c n (one reference) to the timer heap, due at @c when. Any
+  /// thread: outside loop work the insertion travels through the inbox.
+  void add_timer(clock::time_point when, callback_node* n);
+
+  /// The loop's clock: real, or virtual.
+  clock::time_point now() const noexcept
+  {
+    return virtual_ ? virtual_now_ : clock::now();
+  }
+
+  bool is_virtual() const noexcept { return virtual_; }
+
+  /// Moves a virtual clock forward. Loop work, or the owning thread.
+  void advance(clock::duration d) noexcept;
+
+  /// Virtual time: if nothing is ready and a live timer is queued, moves the
+  /// clock to it and schedules a drain. Returns false if there is none.
+  bool jump_to_next_timer() noexcept;
+
+  /// True while a drain is queued or running.
+  bool drain_pending() const noexcept
+  {
+    return scheduled_.load(std::memory_order_seq_cst);
+  }
+
+  /// True once a stop request has ended the run; cleared by the next run.
+  bool stop_latched() const noexcept { return stop_latched_; }
+  void clear_stop_latch() noexcept { stop_latched_ = false; }
+
+  /// Debug mode: slow callbacks and loop-affine calls from foreign threads
+  /// are reported through the exception handler.
+  bool debug_ = false;
+
+  /// Reports (as loop work) a loop-affine call made from outside loop work
+  /// while the loop runs. Called only in debug mode.
+  void report_foreign_call(const char* what) noexcept;
+
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
   bool embedded() const noexcept { return owned_ctx_ == nullptr; }
 
@@ -114,6 +164,9 @@ public:
   /// Runs one batch of ready callbacks. Called by the drain handler.
   void drain();
 
+  /// Called by the timer waker when the earliest timer is due. Any thread.
+  void on_timer_due() noexcept { schedule_drain(); }
+
   /// Marks the core closed and destroys every queued callback unrun.
   void close() noexcept;
 
@@ -125,6 +178,28 @@ private:
   void take_inbox() noexcept;
   void discard(callback_node* list) noexcept;
   void report(callback_node& n) noexcept;
+  void run_batch(callback_node* batch);
+  void run_batch_debug(callback_node* batch);
+  void insert_timer(clock::time_point when, callback_node* n);
+  void collect_due_timers(clock::time_point now) noexcept;
+  void sweep_cancelled_timers() noexcept;
+  void discard_timers() noexcept;
+  bool arm_timer() noexcept;
+
+  struct timer_entry
+  {
+    clock::time_point when;
+    std::uint64_t seq; // equal due times run in registration order
+    callback_node* node;
+  };
+  struct timer_later
+  {
+    bool operator()(const timer_entry& a, const timer_entry& b) const noexcept
+    {
+      return a.when != b.when ? a.when > b.when : a.seq > b.seq;
+    }
+  };
+  struct waker;
 
   event_loop* owner_;
   boost::asio::io_context* owned_ctx_ = nullptr;
@@ -137,6 +212,16 @@ private:
   callback_node* ready_tail_ = nullptr;
   bool draining_ = false;
   bool stopping_ = false;
+  bool stop_latched_ = false;
+
+  // The timers: one heap, and one steady_timer armed at its earliest entry.
+  std::vector<timer_entry> timers_;
+  std::uint64_t timer_seq_ = 0;
+  std::size_t timer_sweep_at_ = 1024;
+  std::unique_ptr<waker> waker_;
+  clock::time_point armed_at_{};
+  bool virtual_ = false;
+  clock::time_point virtual_now_{};
 
   // Touched by any thread.
   std::atomic<callback_node*> inbox_{nullptr};

@@ -1,0 +1,52 @@
+// call_later, and sleep ordered with it: the walkthrough's b2.
+//
+// asyncio:
+//   async def b2():
+//       loop = asyncio.get_event_loop()
+//       fut = asyncio.Future()
+//       loop.call_later(2, mark_done, fut, 'the result')
+//       loop.call_later(1, partial(print, 'Hello'))
+//       loop.call_later(1, partial(print, 'Greeting'))
+//       print(f'Done: {fut.done()}')
+//       await asyncio.sleep(2)
+//       print(f'Done: {fut.done()}, Result: {fut.result()}')
+//
+// Until futures exist, mark_done records its result in a std::optional.
+
+#include <asioloop/asioloop.hpp>
+
+#include <iostream>
+#include <optional>
+#include <string>
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+void mark_done(std::optional<std::string>* fut, const std::string& result)
+{
+  std::cout << "Set to: " << result << '\n';
+  *fut = result;
+}
+
+void print(const std::string& text)
+{
+  std::cout << text << '\n';
+}
+
+asio::awaitable<void> b2()
+{
+  auto& loop = asioloop::get_running_loop();
+  std::optional<std::string> fut;
+  loop.call_later(2s, mark_done, &fut, "the result");
+  loop.call_later(1s, print, "Hello");
+  loop.call_later(1s, print, "Greeting");
+  std::cout << "Done: " << (fut ? "True" : "False") << '\n';
+  co_await asioloop::sleep(2s);
+  std::cout << "Done: " << (fut ? "True" : "False") << ", Result: " << *fut << '\n';
+}
+
+int main()
+{
+  asioloop::event_loop loop;
+  loop.run_until_complete(b2());
+}
