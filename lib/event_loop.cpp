@@ -282,12 +282,14 @@ void loop_core::run_batch_debug(callback_node* batch)
   }
 }
 
-void loop_core::report_foreign_call(const char* what) noexcept
+void loop_core::report_foreign_call(
+    const char* what, const std::type_info& cb) noexcept
 {
   try
   {
-    std::string message = std::string(what)
-        + "() was called from outside the loop's work while the loop runs; "
+    std::string message = std::string(what) + "("
+        + boost::core::demangle(cb.name())
+        + ") was called from outside the loop's work while the loop runs; "
           "from another thread use call_soon_threadsafe()";
     post(1, [this, message = std::move(message)] {
       owner_->call_exception_handler({message, nullptr});

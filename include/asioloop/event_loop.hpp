@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 namespace asioloop {
@@ -235,7 +236,7 @@ public:
   template <typename F, typename... Args>
   handle call_soon(F&& cb, Args&&... args)
   {
-    check_affinity("call_soon");
+    check_affinity("call_soon", typeid(std::decay_t<F>));
     return schedule("call_soon", std::forward<F>(cb), std::forward<Args>(args)...);
   }
 
@@ -308,7 +309,7 @@ public:
   timer_handle call_later(std::chrono::duration<Rep, Period> delay, F&& cb,
       Args&&... args)
   {
-    check_affinity("call_later");
+    check_affinity("call_later", typeid(std::decay_t<F>));
     return schedule_at("call_later",
         time() + std::chrono::duration_cast<clock::duration>(delay),
         std::forward<F>(cb), std::forward<Args>(args)...);
@@ -324,7 +325,7 @@ public:
   template <typename F, typename... Args>
   timer_handle call_at(clock::time_point when, F&& cb, Args&&... args)
   {
-    check_affinity("call_at");
+    check_affinity("call_at", typeid(std::decay_t<F>));
     return schedule_at("call_at", when, std::forward<F>(cb),
         std::forward<Args>(args)...);
   }
@@ -479,10 +480,10 @@ private:
     return timer_handle{n, when};
   }
 
-  void check_affinity(const char* what) noexcept
+  void check_affinity(const char* what, const std::type_info& cb) noexcept
   {
     if (core_->debug_ && detail::running_core != core_.get() && is_running())
-      core_->report_foreign_call(what);
+      core_->report_foreign_call(what, cb);
   }
 
   void check_can_run(const char* what) const;

@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <typeinfo>
 #include <vector>
 
 namespace boost::asio {
@@ -150,7 +151,7 @@ public:
 
   /// Reports (as loop work) a loop-affine call made from outside loop work
   /// while the loop runs. Called only in debug mode.
-  void report_foreign_call(const char* what) noexcept;
+  void report_foreign_call(const char* what, const std::type_info& cb) noexcept;
 
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
   bool embedded() const noexcept { return owned_ctx_ == nullptr; }
