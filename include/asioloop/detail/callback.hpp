@@ -12,6 +12,7 @@
 #ifndef ASIOLOOP_DETAIL_CALLBACK_HPP
 #define ASIOLOOP_DETAIL_CALLBACK_HPP
 
+#include <asioloop/detail/node_cache.hpp>
 #include <asioloop/detail/node_slab.hpp>
 
 #include <atomic>
@@ -53,6 +54,8 @@ public:
     {
       if (slab_)
         slab_->deallocate(this);
+      else if (cached_)
+        node_cache::deallocate(this);
       else
         func_(this, action::deallocate);
     }
@@ -69,8 +72,9 @@ public:
   callback_node* next_ = nullptr;
 
 protected:
-  callback_node(func_type f, node_slab* slab, std::uint32_t refs) noexcept
-    : func_(f), slab_(slab), refs_(refs)
+  callback_node(func_type f, node_slab* slab, bool cached,
+      std::uint32_t refs) noexcept
+    : func_(f), slab_(slab), refs_(refs), cached_(cached)
   {
   }
   ~callback_node() = default;
@@ -80,6 +84,7 @@ private:
   node_slab* slab_; // where the memory came from, or null for the heap
   std::atomic<std::uint32_t> refs_;
   std::atomic<bool> cancelled_{false};
+  bool cached_; // memory from node_cache (when slab_ is null)
 };
 
 template <typename Fn>
@@ -87,8 +92,9 @@ class callback_impl final : public callback_node
 {
 public:
   template <typename... A>
-  explicit callback_impl(node_slab* slab, std::uint32_t refs, A&&... a)
-    : callback_node(&do_func, slab, refs), fn_(std::forward<A>(a)...)
+  explicit callback_impl(
+      node_slab* slab, bool cached, std::uint32_t refs, A&&... a)
+    : callback_node(&do_func, slab, cached, refs), fn_(std::forward<A>(a)...)
   {
   }
 
@@ -160,6 +166,7 @@ private:
 /// Allocates a node holding `f`; `refs` counts the queue and any handle.
 /**
  * From loop work, pass the loop's slab: a node that fits a slot takes one.
+ * Elsewhere a node that fits comes from the thread's node_cache.
  */
 template <typename F, typename... A>
 callback_node* make_callback(
@@ -173,9 +180,20 @@ callback_node* make_callback(
       "(they are stored by value and passed as rvalues)");
   constexpr bool fits = sizeof(impl_type) <= node_slab::slot_size
       && alignof(impl_type) <= alignof(std::max_align_t);
+  static_assert(node_cache::block_size == node_slab::slot_size);
   void* p = nullptr;
+  bool cached = false;
   if constexpr (fits)
-    p = slab ? slab->allocate() : nullptr;
+  {
+    if (slab)
+      p = slab->allocate();
+    if (!p)
+    {
+      slab = nullptr;
+      p = node_cache::allocate();
+      cached = p != nullptr;
+    }
+  }
   if (!p)
   {
     slab = nullptr;
@@ -183,12 +201,15 @@ callback_node* make_callback(
   }
   try
   {
-    return ::new (p) impl_type(slab, refs, std::forward<F>(f), std::forward<A>(a)...);
+    return ::new (p) impl_type(
+        slab, cached, refs, std::forward<F>(f), std::forward<A>(a)...);
   }
   catch (...)
   {
     if (slab)
       slab->deallocate(p);
+    else if (cached)
+      node_cache::deallocate(p);
     else
       ::operator delete(p);
     throw;
