@@ -13,7 +13,10 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <functional>
+#include <memory>
 #include <deque>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -172,6 +175,39 @@ void w3(long n)
   bench::out("W3", "asio", "throughput", n / bench::seconds(t0, t1), "pairs/s");
 }
 
+// A minimal future written directly on Asio: shared state with one value and
+// a list of callbacks, each posted to the io_context when the value is set.
+struct mini_future_state
+{
+  std::optional<int> value;
+  std::vector<std::function<void(int)>> callbacks;
+};
+
+void w5(long n)
+{
+  asio::io_context ioc(1);
+  long count = 0;
+  bench_clock::time_point t0, t_end;
+  asio::post(ioc, [&] {
+    t0 = bench_clock::now();
+    for (long i = 0; i < n; ++i)
+    {
+      auto st = std::make_shared<mini_future_state>();
+      st->callbacks.emplace_back([&](int) {
+        if (++count == n)
+          t_end = bench_clock::now();
+      });
+      st->value = static_cast<int>(i);
+      for (auto& cb : st->callbacks)
+        asio::post(ioc, [st, cb = std::move(cb)] { cb(*st->value); });
+      st->callbacks.clear();
+    }
+  });
+  ioc.run();
+  bench::check(count == n, "W5 count");
+  bench::out("W5", "asio", "throughput", n / bench::seconds(t0, t_end), "ops/s");
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -183,6 +219,7 @@ int main(int argc, char** argv)
           {"W2", {200'000, [](long n) { w2("W2", n); }}},
           {"W2L", {20'000, [](long n) { w2("W2L", n); }}},
           {"W3", {200'000, w3}},
+          {"W5", {500'000, w5}},
           {"W8", {1'000'000, w8}},
       });
 }

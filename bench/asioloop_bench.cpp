@@ -7,6 +7,7 @@
 //
 
 #include <asioloop/event_loop.hpp>
+#include <asioloop/future.hpp>
 
 #include "bench_common.hpp"
 
@@ -227,6 +228,31 @@ void w3(long n, bool embedded)
   bench::out("W3", h.impl(), "throughput", n / bench::seconds(t0, t1), "pairs/s");
 }
 
+void w5(long n, bool embedded)
+{
+  harness h(embedded);
+  long count = 0;
+  bench_clock::time_point t0, t_end;
+  auto done = [&](const asioloop::future<int>&) {
+    if (++count == n)
+    {
+      t_end = bench_clock::now();
+      h.finish();
+    }
+  };
+  h.run([&] {
+    t0 = bench_clock::now();
+    for (long i = 0; i < n; ++i)
+    {
+      auto f = h.loop->create_future<int>();
+      f.add_done_callback(done);
+      f.set_result(static_cast<int>(i));
+    }
+  });
+  bench::check(count == n, "W5 count");
+  bench::out("W5", h.impl(), "throughput", n / bench::seconds(t0, t_end), "ops/s");
+}
+
 // Each mode runs in a child process of its own, so that neither inherits
 // the other's warmed-up heap: fresh memory is a large part of W1's cost.
 template <void (*W)(long, bool)>
@@ -260,6 +286,7 @@ int main(int argc, char** argv)
           {"W2", {200'000, both<w2_full>}},
           {"W2L", {20'000, both<w2_light>}},
           {"W3", {200'000, both<w3>}},
+          {"W5", {500'000, both<w5>}},
           {"W8", {1'000'000, both<w8>}},
       });
 }

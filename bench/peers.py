@@ -194,6 +194,37 @@ def w3(loop_name, n):
     report("W3", loop_name, "throughput", n / elapsed, "pairs/s")
 
 
+# W5: n futures: for each, create_future, add a done callback that bumps a
+# counter, set_result; run until all callbacks ran.  Timed from the first
+# create_future to the end of the last callback.
+def w5(loop_name, n):
+    async def main(loop):
+        count = 0
+        t_last = 0.0
+        done = loop.create_future()
+
+        def cb(fut):
+            nonlocal count, t_last
+            count += 1
+            if count == n:
+                t_last = clock()
+                done.set_result(None)
+
+        create_future = loop.create_future
+        t0 = clock()
+        for i in range(n):
+            f = create_future()
+            f.add_done_callback(cb)
+            f.set_result(i)
+        await done
+        return count, t_last - t0
+
+    count, elapsed = run_in_loop(loop_name, main)
+    check(count == n, f"W5 ran {count} of {n} done callbacks")
+    report("W5", loop_name, "N", n, "futures")
+    report("W5", loop_name, "throughput", n / elapsed, "ops/s")
+
+
 # W8: the loop runs run_forever in a second thread; this (main) thread is the
 # producer and pushes n call_soon_threadsafe callbacks.  Timed from the first
 # push to the end of the last callback; every callback must run exactly once.
@@ -242,6 +273,7 @@ WORKLOADS = {
     "W2": (functools.partial(w2, "W2"), 200_000),
     "W2L": (functools.partial(w2, "W2L"), 20_000),
     "W3": (w3, 200_000),
+    "W5": (w5, 500_000),
     "W8": (w8, 1_000_000),
 }
 

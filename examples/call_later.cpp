@@ -10,22 +10,19 @@
 //       print(f'Done: {fut.done()}')
 //       await asyncio.sleep(2)
 //       print(f'Done: {fut.done()}, Result: {fut.result()}')
-//
-// Until futures exist, mark_done records its result in a std::optional.
 
 #include <asioloop/asioloop.hpp>
 
 #include <iostream>
-#include <optional>
 #include <string>
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-void mark_done(std::optional<std::string>* fut, const std::string& result)
+void mark_done(asioloop::future<std::string> fut, const std::string& result)
 {
   std::cout << "Set to: " << result << '\n';
-  *fut = result;
+  fut.set_result(result);
 }
 
 void print(const std::string& text)
@@ -36,13 +33,14 @@ void print(const std::string& text)
 asio::awaitable<void> b2()
 {
   auto& loop = asioloop::get_running_loop();
-  std::optional<std::string> fut;
-  loop.call_later(2s, mark_done, &fut, "the result");
+  auto fut = loop.create_future<std::string>();
+  loop.call_later(2s, mark_done, fut, "the result");
   loop.call_later(1s, print, "Hello");
   loop.call_later(1s, print, "Greeting");
-  std::cout << "Done: " << (fut ? "True" : "False") << '\n';
+  std::cout << "Done: " << (fut.done() ? "True" : "False") << '\n';
   co_await asioloop::sleep(2s);
-  std::cout << "Done: " << (fut ? "True" : "False") << ", Result: " << *fut << '\n';
+  std::cout << "Done: " << (fut.done() ? "True" : "False")
+            << ", Result: " << fut.result() << '\n';
 }
 
 int main()

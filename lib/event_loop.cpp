@@ -478,6 +478,14 @@ void loop_core::close() noexcept
   discard(inbox_.exchange(nullptr));
   discard_timers();
   waker_.reset();
+  // Dropping may destroy coroutines that release other resources: take one
+  // at a time from the front.
+  while (resources_)
+  {
+    loop_resource* r = resources_;
+    untrack(*r);
+    r->drop();
+  }
 }
 
 } // namespace detail

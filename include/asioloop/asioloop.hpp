@@ -12,6 +12,7 @@
 #include <asioloop/clock.hpp>
 #include <asioloop/error.hpp>
 #include <asioloop/event_loop.hpp>
+#include <asioloop/future.hpp>
 #include <asioloop/handle.hpp>
 #include <asioloop/sleep.hpp>
 #include <asioloop/version.hpp>

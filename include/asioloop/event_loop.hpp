@@ -33,6 +33,9 @@ namespace asioloop {
 
 class event_loop;
 
+template <typename T>
+class future;
+
 /// What the exception handler is told about an error in loop work.
 /**
  * @par asyncio equivalent
@@ -209,6 +212,10 @@ public:
 
   event_loop(const event_loop&) = delete;
   event_loop& operator=(const event_loop&) = delete;
+
+  /// Creates a future that belongs to this loop. (Defined in future.hpp.)
+  template <typename T = void>
+  future<T> create_future();
 
   /// Returns the loop's Asio executor.
   executor_type get_executor() noexcept { return executor_type{*core_}; }

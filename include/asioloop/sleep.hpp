@@ -8,15 +8,13 @@
 #define ASIOLOOP_SLEEP_HPP
 
 #include <asioloop/clock.hpp>
+#include <asioloop/detail/completion.hpp>
 #include <asioloop/event_loop.hpp>
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/deferred.hpp>
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -28,37 +26,6 @@
 namespace asioloop {
 namespace detail {
 
-/// True if @c ex is (or type-erases) the executor of @c core's loop, so that
-/// a completion may run inline in the loop's current callback.
-template <typename Executor>
-bool is_loop_executor(const Executor& ex, loop_core& core) noexcept
-{
-  if constexpr (std::is_same_v<Executor, loop_executor>)
-    return ex == loop_executor{core};
-  else if constexpr (std::is_same_v<Executor, boost::asio::any_io_executor>)
-  {
-    const auto* target = ex.template target<loop_executor>();
-    return target && *target == loop_executor{core};
-  }
-  else
-    return false;
-}
-
-/// Completes @c h with @c ec from loop work: inline on the loop's executor,
-/// otherwise dispatched to the handler's own executor.
-template <typename Handler>
-void complete_from_loop(
-    Handler&& h, boost::system::error_code ec, loop_core& core)
-{
-  boost::asio::get_associated_cancellation_slot(h).clear();
-  auto ex = boost::asio::get_associated_executor(h, loop_executor{core});
-  if (is_loop_executor(ex, core))
-    std::move(h)(ec);
-  else
-    boost::asio::dispatch(ex,
-        [h = std::move(h), ec]() mutable { std::move(h)(ec); });
-}
-
 /// The callable a sleep leaves in the timer heap.
 template <typename Handler>
 struct sleep_timer_fn
@@ -69,7 +36,7 @@ struct sleep_timer_fn
   void operator()()
   {
     if (handler)
-      complete_from_loop(std::move(*handler), {}, *core);
+      complete_from_loop(std::move(*handler), *core, boost::system::error_code{});
   }
 };
 
@@ -104,8 +71,8 @@ public:
     fn.handler.reset();
     core_->post(1,
         [core = core_, h = std::move(h)]() mutable {
-          complete_from_loop(std::move(h),
-              boost::asio::error::operation_aborted, *core);
+          complete_from_loop(std::move(h), *core,
+              boost::system::error_code(boost::asio::error::operation_aborted));
         });
   }
 
@@ -132,7 +99,7 @@ struct initiate_sleep
       // A plain yield, as in asyncio: one trip through the ready queue.
       core->post(1,
           [core, h = handler_type(std::forward<Handler>(handler))]() mutable {
-            complete_from_loop(std::move(h), {}, *core);
+            complete_from_loop(std::move(h), *core, boost::system::error_code{});
           });
       return;
     }

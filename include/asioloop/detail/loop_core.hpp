@@ -46,6 +46,26 @@ namespace asioloop::detail {
 
 class loop_core;
 
+/// Loop work held outside the loop's queues — a future's waiting coroutines
+/// and done callbacks — which the loop drops when it closes, so that a
+/// coroutine waiting on a future that will never complete (and holding that
+/// future) is destroyed instead of leaking in a cycle.
+class loop_resource
+{
+public:
+  virtual void drop() noexcept = 0;
+
+protected:
+  loop_resource() = default;
+  ~loop_resource() = default;
+
+private:
+  friend class loop_core;
+  loop_resource* prev_ = nullptr;
+  loop_resource* next_ = nullptr;
+  bool tracked_ = false;
+};
+
 class loop_core : public std::enable_shared_from_this<loop_core>
 {
 public:
@@ -171,6 +191,32 @@ public:
   /// Marks the core closed and destroys every queued callback unrun.
   void close() noexcept;
 
+  /// Registers @c r to be dropped at close. Loop work only.
+  void track(loop_resource& r) noexcept
+  {
+    if (r.tracked_)
+      return;
+    r.tracked_ = true;
+    r.prev_ = nullptr;
+    r.next_ = resources_;
+    if (resources_)
+      resources_->prev_ = &r;
+    resources_ = &r;
+  }
+
+  void untrack(loop_resource& r) noexcept
+  {
+    if (!r.tracked_)
+      return;
+    r.tracked_ = false;
+    if (r.prev_)
+      r.prev_->next_ = r.next_;
+    else
+      resources_ = r.next_;
+    if (r.next_)
+      r.next_->prev_ = r.prev_;
+  }
+
   boost::asio::execution_context& context() const noexcept { return *context_; }
   event_loop* owner() const noexcept { return owner_; }
 
@@ -220,6 +266,7 @@ private:
   std::uint64_t timer_seq_ = 0;
   std::size_t timer_sweep_at_ = 1024;
   std::unique_ptr<waker> waker_;
+  loop_resource* resources_ = nullptr;
   clock::time_point armed_at_{};
   bool virtual_ = false;
   clock::time_point virtual_now_{};
