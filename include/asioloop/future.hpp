@@ -156,20 +156,72 @@ public:
 
   struct entry
   {
-    callback_id id;
-    void (*key)(); // the callback, when it is a plain function pointer
+    callback_id id{};
+    void (*key)() = nullptr; // the callback, when it is a function pointer
     std::unique_ptr<done_callback<T>> callback;
+  };
+
+  /// The pending done callbacks in order. The first is stored inline: most
+  /// futures have one (an awaiting coroutine, or one callback).
+  class callback_list
+  {
+  public:
+    bool empty() const noexcept { return !first_.callback; }
+
+    void push(entry e)
+    {
+      if (empty())
+        first_ = std::move(e);
+      else
+        rest_.push_back(std::move(e));
+    }
+
+    template <typename Pred>
+    std::size_t erase_if(Pred pred)
+    {
+      std::size_t n = 0;
+      if (!empty() && pred(first_))
+      {
+        first_ = entry{};
+        n = 1;
+      }
+      n += std::erase_if(rest_, pred);
+      if (empty() && !rest_.empty())
+      {
+        first_ = std::move(rest_.front());
+        rest_.erase(rest_.begin());
+      }
+      return n;
+    }
+
+    /// Empties the list, then calls @c f on each entry in order.
+    template <typename F>
+    void take_all(F f)
+    {
+      if (empty())
+        return;
+      entry first = std::move(first_);
+      first_ = entry{};
+      std::vector<entry> rest = std::move(rest_);
+      rest_.clear();
+      f(first);
+      for (auto& e : rest)
+        f(e);
+    }
+
+  private:
+    entry first_;
+    std::vector<entry> rest_;
   };
 
   /// The loop is closing: waiting coroutines and callbacks are destroyed.
   void drop() noexcept override
   {
     auto keep = this->shared_from_this();
-    auto gone = std::move(callbacks_);
-    callbacks_.clear();
+    callbacks_.take_all([](entry&) {});
   }
 
-  std::vector<entry> callbacks_;
+  callback_list callbacks_;
 };
 
 /// Runs one done callback as loop work.
@@ -349,7 +401,7 @@ public:
   std::size_t remove_done_callback(R (*fn)(A...))
   {
     const auto key = reinterpret_cast<void (*)()>(fn);
-    return std::erase_if(st_->callbacks_,
+    return st_->callbacks_.erase_if(
         [key](const auto& e) { return e.key == key; });
   }
 
@@ -357,7 +409,7 @@ public:
   /// @c id for; returns 1 if it was there, else 0.
   std::size_t remove_done_callback(callback_id id)
   {
-    return std::erase_if(st_->callbacks_,
+    return st_->callbacks_.erase_if(
         [id](const auto& e) { return e.id == id; });
   }
 
@@ -467,7 +519,7 @@ private:
       st_->core().post(1, detail::run_done_callback<T>{*this, std::move(cb)});
     else
     {
-      st_->callbacks_.push_back({id, key, std::move(cb)});
+      st_->callbacks_.push({id, key, std::move(cb)});
       st_->core().track(*st_);
     }
     return id;
@@ -480,10 +532,9 @@ private:
       throw loop_closed_error("completing a future with callbacks");
     st_->status_ = s;
     core.untrack(*st_);
-    auto callbacks = std::move(st_->callbacks_);
-    st_->callbacks_.clear();
-    for (auto& e : callbacks)
+    st_->callbacks_.take_all([&](auto& e) {
       core.post(1, detail::run_done_callback<T>{*this, std::move(e.callback)});
+    });
   }
 
   struct initiate_wait;
