@@ -341,12 +341,7 @@ void loop_core::collect_due_timers(clock::time_point now) noexcept
       n->release();
       continue;
     }
-    n->next_ = nullptr;
-    if (ready_tail_)
-      ready_tail_->next_ = n;
-    else
-      ready_head_ = n;
-    ready_tail_ = n;
+    link_ready(n);
   }
 }
 
@@ -376,9 +371,9 @@ void loop_core::discard_timers() noexcept
   timers_.clear();
 }
 
-// Called as the loop goes idle. Returns true if a timer is already due, so
-// that the caller runs another iteration instead.
-bool loop_core::arm_timer() noexcept
+// Drops cancelled timers from the top of the heap, so that the front is the
+// earliest live one.
+void loop_core::drop_cancelled_front() noexcept
 {
   while (!timers_.empty() && timers_.front().node->cancelled())
   {
@@ -387,6 +382,13 @@ bool loop_core::arm_timer() noexcept
     timers_.back().node->release();
     timers_.pop_back();
   }
+}
+
+// Called as the loop goes idle. Returns true if a timer is already due, so
+// that the caller runs another iteration instead.
+bool loop_core::arm_timer() noexcept
+{
+  drop_cancelled_front();
   if (timers_.empty())
     return false;
   const auto when = timers_.front().when;
@@ -422,13 +424,7 @@ bool loop_core::arm_timer() noexcept
 
 bool loop_core::jump_to_next_timer() noexcept
 {
-  while (!timers_.empty() && timers_.front().node->cancelled())
-  {
-    std::pop_heap(timers_.begin(), timers_.end(), timer_later{});
-    timers_.back().node->destroy();
-    timers_.back().node->release();
-    timers_.pop_back();
-  }
+  drop_cancelled_front();
   if (timers_.empty())
     return false;
   virtual_now_ = std::max(virtual_now_, timers_.front().when);

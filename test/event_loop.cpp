@@ -30,17 +30,13 @@
 
 namespace asio = boost::asio;
 using asioloop::event_loop;
+using asioloop::test::journal;
 using asioloop::test::run_until;
+using asioloop::test::strings;
 using namespace std::chrono_literals;
 
 namespace {
 
-// Records the order in which callbacks run.
-struct journal
-{
-  std::vector<std::string> lines;
-  void operator()(std::string s) { lines.push_back(std::move(s)); }
-};
 
 asio::awaitable<std::string> answer()
 {

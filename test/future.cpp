@@ -28,11 +28,11 @@ namespace asio = boost::asio;
 using asioloop::event_loop;
 using asioloop::future;
 using asioloop::test::run_until;
+using asioloop::test::strings;
 using namespace std::chrono_literals;
 
 namespace {
 
-using strings = std::vector<std::string>;
 
 template <typename T>
 std::string repr(const future<T>& f)

@@ -22,13 +22,8 @@
 namespace asio = boost::asio;
 using asioloop::event_loop;
 using asioloop::test::run_until;
+using asioloop::test::strings;
 using namespace std::chrono_literals;
-
-namespace {
-
-using strings = std::vector<std::string>;
-
-} // namespace
 
 BOOST_AUTO_TEST_CASE(sleep_orders_with_call_later_as_in_asyncio)
 {

@@ -24,20 +24,10 @@
 
 namespace asio = boost::asio;
 using asioloop::event_loop;
+using asioloop::test::journal;
 using asioloop::test::run_until;
+using asioloop::test::strings;
 using namespace std::chrono_literals;
-
-namespace {
-
-struct journal
-{
-  std::vector<std::string> lines;
-  void operator()(std::string s) { lines.push_back(std::move(s)); }
-};
-
-using strings = std::vector<std::string>;
-
-} // namespace
 
 BOOST_AUTO_TEST_SUITE(ordering)
 

@@ -14,8 +14,19 @@
 
 #include <chrono>
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace asioloop::test {
+
+/// Records the order in which callbacks run.
+struct journal
+{
+  std::vector<std::string> lines;
+  void operator()(std::string s) { lines.push_back(std::move(s)); }
+};
+
+using strings = std::vector<std::string>;
 
 /// Runs an owned loop until @c done() holds, failing the test after
 /// @c limit. Returns whether @c done() held.

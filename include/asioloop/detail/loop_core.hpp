@@ -110,12 +110,7 @@ public:
   /// Queues @c n from the thread that runs the loop's work.
   void push_local(callback_node* n) noexcept
   {
-    n->next_ = nullptr;
-    if (ready_tail_)
-      ready_tail_->next_ = n;
-    else
-      ready_head_ = n;
-    ready_tail_ = n;
+    link_ready(n);
     if (!draining_)
       schedule_drain();
   }
@@ -221,6 +216,16 @@ public:
   event_loop* owner() const noexcept { return owner_; }
 
 private:
+  void link_ready(callback_node* n) noexcept
+  {
+    n->next_ = nullptr;
+    if (ready_tail_)
+      ready_tail_->next_ = n;
+    else
+      ready_head_ = n;
+    ready_tail_ = n;
+  }
+
   void post_drain() noexcept;
   void take_inbox() noexcept;
   void discard(callback_node* list) noexcept;
@@ -230,6 +235,7 @@ private:
   void insert_timer(clock::time_point when, callback_node* n);
   void collect_due_timers(clock::time_point now) noexcept;
   void sweep_cancelled_timers() noexcept;
+  void drop_cancelled_front() noexcept;
   void discard_timers() noexcept;
   bool arm_timer() noexcept;
 
