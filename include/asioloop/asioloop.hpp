@@ -15,6 +15,7 @@
 #include <asioloop/future.hpp>
 #include <asioloop/handle.hpp>
 #include <asioloop/sleep.hpp>
+#include <asioloop/task.hpp>
 #include <asioloop/version.hpp>
 
 #endif // ASIOLOOP_ASIOLOOP_HPP

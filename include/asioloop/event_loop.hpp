@@ -36,6 +36,9 @@ class event_loop;
 template <typename T>
 class future;
 
+template <typename T>
+class task;
+
 /// What the exception handler is told about an error in loop work.
 /**
  * @par asyncio equivalent
@@ -216,6 +219,14 @@ public:
   /// Creates a future that belongs to this loop. (Defined in future.hpp.)
   template <typename T = void>
   future<T> create_future();
+
+  /// Schedules a coroutine as a task. (Defined in task.hpp.)
+  template <typename T>
+  task<T> create_task(boost::asio::awaitable<T> coro, std::string name = {});
+
+  /// Runs the loop until a future or task is done. (Defined in task.hpp.)
+  template <typename T>
+  T run_until_complete(future<T> f);
 
   /// Returns the loop's Asio executor.
   executor_type get_executor() noexcept { return executor_type{*core_}; }

@@ -99,6 +99,14 @@ public:
 
   explicit future_state_base(loop_core& core) noexcept : core_(&core) {}
 
+  /// A task intercepts cancel() to cancel its coroutine; returns true if it
+  /// did. A plain future returns false and is cancelled on the spot.
+  virtual bool intercept_cancel(std::string& message)
+  {
+    (void)message;
+    return false;
+  }
+
   loop_core& core() const noexcept { return *core_; }
 
   /// Throws if the future is done already; @c what names the call.
@@ -142,7 +150,7 @@ struct future_value<void>
 };
 
 template <typename T>
-class future_state final : public future_state_base,
+class future_state : public future_state_base,
                            public future_value<T>,
                            public std::enable_shared_from_this<future_state<T>>
 {
@@ -357,9 +365,17 @@ public:
   {
     if (done())
       return false;
+    if (st_->intercept_cancel(message))
+      return true;
+    cancel_now(std::move(message));
+    return true;
+  }
+
+  /// Marks the future cancelled at once. (Internal: a task's end.)
+  void cancel_now(std::string message)
+  {
     st_->cancel_message_ = std::move(message);
     finish(detail::future_state_base::status::cancelled);
-    return true;
   }
 
   /// Adds a callback, called as `cb(f, args...)` once the future is done.
@@ -460,6 +476,11 @@ public:
   }
 
 protected:
+  const std::shared_ptr<detail::future_state<T>>& state_ptr() const noexcept
+  {
+    return st_;
+  }
+
   /// Writes the state part of the repr, as `finished result='A'`.
   void print_state(std::ostream& os) const
   {
