@@ -469,6 +469,24 @@ void loop_core::discard(callback_node* list) noexcept
 void loop_core::close() noexcept
 {
   closed_.store(true, std::memory_order_seq_cst);
+  // Pending tasks die with the loop: say so, as asyncio does, before their
+  // coroutine frames are destroyed with the queues below.
+  while (tasks_)
+  {
+    task_link* t = tasks_;
+    remove_task(*t);
+    if (owner_)
+    {
+      try
+      {
+        owner_->call_exception_handler(
+            {"Task was destroyed but it is pending! task: " + t->describe(), nullptr});
+      }
+      catch (...)
+      {
+      }
+    }
+  }
   ready_tail_ = nullptr;
   discard(std::exchange(ready_head_, nullptr));
   discard(inbox_.exchange(nullptr));
@@ -531,6 +549,7 @@ event_loop::~event_loop()
     close();
   }
   ctx_.reset();
+  core_->detach_owner();
 }
 
 bool event_loop::is_running() const noexcept
@@ -605,24 +624,6 @@ void event_loop::run_virtual()
     auto work = asio::make_work_guard(*ctx_);
     ctx_->run_one();
   }
-}
-
-void event_loop::run_until_complete_impl(asio::awaitable<void> aw,
-    std::shared_ptr<detail::run_state> state)
-{
-  check_can_run("run_until_complete");
-  asio::co_spawn(get_executor(), std::move(aw),
-      [state, core = core_.get()](std::exception_ptr e)
-      {
-        state->done = true;
-        state->error = e;
-        core->request_stop();
-      });
-  run_forever();
-  if (!state->done)
-    throw std::runtime_error("Event loop stopped before Future completed.");
-  if (state->error)
-    std::rethrow_exception(state->error);
 }
 
 void event_loop::stop()

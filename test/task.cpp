@@ -16,7 +16,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <csignal>
+#include <memory>
 #include <sstream>
+#include <vector>
 #include <stdexcept>
 #include <string>
 
@@ -274,6 +278,176 @@ BOOST_AUTO_TEST_CASE(stopped_before_the_future_completes)
       });
   loop.call_soon([&] { f.set_result(1); });
   BOOST_TEST(loop.run_until_complete(f) == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(lifetime)
+
+BOOST_AUTO_TEST_CASE(all_tasks_lists_the_pending_ones)
+{
+  event_loop loop{asioloop::virtual_clock};
+  auto t1 = loop.create_task(a(), "first");
+  auto t2 = loop.create_task(a(), "second");
+  std::vector<std::string> names;
+  std::size_t after = 99;
+  auto body = [&]() -> asio::awaitable<void> {
+    for (auto& t : asioloop::all_tasks())
+      names.push_back(t.get_name());
+    co_await std::move(t1);
+    co_await std::move(t2);
+    after = asioloop::all_tasks().size(); // only this one is left
+  };
+  loop.run_until_complete(body());
+  std::sort(names.begin(), names.end());
+  BOOST_TEST_REQUIRE(names.size() == 3u); // the two, and the one listing them
+  BOOST_TEST(names[0].rfind("Task-", 0) == 0u); // run_until_complete's task
+  BOOST_TEST(names[1] == "first");
+  BOOST_TEST(names[2] == "second");
+  BOOST_TEST(after == 1u);
+  BOOST_CHECK_THROW(asioloop::all_tasks(), asioloop::no_running_loop_error);
+  asioloop::task_ref ref = t1;
+  BOOST_TEST(ref.done());
+  BOOST_TEST(repr(ref) == "<task finished name='first' result='A'>");
+}
+
+BOOST_AUTO_TEST_CASE(a_loop_closed_with_pending_tasks_reports_and_destroys_them)
+{
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = token;
+  std::vector<std::string> reports;
+  {
+    event_loop loop{asioloop::virtual_clock};
+    loop.set_exception_handler([&](event_loop&, const asioloop::error_context& c) {
+      reports.push_back(c.message);
+    });
+    // The token is a parameter, so it lives in the coroutine frame.
+    auto body = [](std::shared_ptr<int>) -> asio::awaitable<void> {
+      co_await asioloop::sleep(1h); // never reached: the loop closes first
+    };
+    auto t = loop.create_task(body(token), "sleeper");
+    loop.call_soon([&] { loop.call_soon([&] { loop.stop(); }); });
+    loop.run_forever();
+    token.reset();
+    BOOST_TEST(!watch.expired());
+    loop.close();
+    BOOST_TEST(watch.expired()); // its frame is gone, destructors ran
+    BOOST_TEST(!t.done());
+  }
+  BOOST_TEST_REQUIRE(reports.size() == 1u);
+  BOOST_TEST(reports[0] == "Task was destroyed but it is pending! task: <task pending name='sleeper'>");
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_task_nobody_awaited_is_reported)
+{
+  event_loop loop;
+  std::vector<asioloop::error_context> reports;
+  loop.set_exception_handler([&](event_loop&, const asioloop::error_context& c) {
+    reports.push_back(c);
+  });
+  auto body = []() -> asio::awaitable<void> {
+    throw std::runtime_error("lost");
+    co_return;
+  };
+  bool done = false;
+  loop.call_soon([&] {
+    loop.create_task(body(), "careless"); // handle dropped
+    loop.call_soon([&] { loop.call_soon([&] { done = true; }); });
+  });
+  run_until(loop, [&] { return done; });
+  BOOST_TEST_REQUIRE(reports.size() == 1u);
+  BOOST_TEST(reports[0].message.find("Task exception was never retrieved") == 0);
+  BOOST_TEST(reports[0].message.find("name='careless'") != std::string::npos);
+  BOOST_CHECK_THROW(std::rethrow_exception(reports[0].exception), std::runtime_error);
+
+  // A retrieved exception is not reported.
+  reports.clear();
+  {
+    auto t = loop.create_task(body());
+    BOOST_CHECK_THROW(loop.run_until_complete(t), std::runtime_error);
+  }
+  BOOST_TEST(reports.empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(run)
+
+asio::awaitable<int> answer_after_a_while()
+{
+  co_await asioloop::sleep(1ms);
+  co_return 42;
+}
+
+BOOST_AUTO_TEST_CASE(returns_the_result_and_closes)
+{
+  BOOST_TEST(asioloop::run(answer_after_a_while()) == 42);
+  BOOST_CHECK_THROW(asioloop::get_running_loop(), asioloop::no_running_loop_error);
+}
+
+asio::awaitable<void> fails_in_main()
+{
+  co_await asioloop::sleep(0s);
+  throw std::domain_error("main failed");
+}
+
+BOOST_AUTO_TEST_CASE(rethrows_mains_exception)
+{
+  BOOST_CHECK_THROW(asioloop::run(fails_in_main()), std::domain_error);
+}
+
+BOOST_AUTO_TEST_CASE(leftover_tasks_are_cancelled_and_awaited)
+{
+  bool cleaned_up = false;
+  auto leftover = [&]() -> asio::awaitable<void> {
+    try
+    {
+      co_await asioloop::sleep(1h);
+    }
+    catch (const boost::system::system_error&)
+    {
+      cleaned_up = true;
+      throw;
+    }
+  };
+  auto main = [&]() -> asio::awaitable<int> {
+    asioloop::create_task(leftover());
+    co_await asioloop::sleep(1ms);
+    co_return 7;
+  };
+  BOOST_TEST(asioloop::run(main()) == 7);
+  BOOST_TEST(cleaned_up);
+}
+
+BOOST_AUTO_TEST_CASE(sigint_cancels_the_main_task)
+{
+  auto main = []() -> asio::awaitable<void> {
+    asioloop::get_running_loop().call_later(1ms, [] { std::raise(SIGINT); });
+    co_await asioloop::sleep(1h);
+  };
+  BOOST_CHECK_EXCEPTION(asioloop::run(main()), asioloop::cancelled_error,
+      [](const asioloop::cancelled_error& e) {
+        return std::string(e.what()) == "interrupted by SIGINT";
+      });
+}
+
+BOOST_AUTO_TEST_CASE(not_from_a_running_loop)
+{
+  event_loop loop;
+  std::string error;
+  loop.call_soon([&] {
+    try
+    {
+      asioloop::run(answer_after_a_while());
+    }
+    catch (const std::runtime_error& e)
+    {
+      error = e.what();
+    }
+    loop.stop();
+  });
+  loop.run_forever();
+  BOOST_TEST(error == "asioloop::run() cannot be called from a running event loop");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

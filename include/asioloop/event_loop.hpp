@@ -117,36 +117,6 @@ private:
   detail::loop_core* core_;
 };
 
-namespace detail {
-
-struct run_state
-{
-  bool done = false;
-  std::exception_ptr error;
-};
-
-template <typename T>
-struct run_value : run_state
-{
-  std::optional<T> value;
-};
-
-template <>
-struct run_value<void> : run_state
-{
-};
-
-template <typename T>
-boost::asio::awaitable<void> store_result(
-    boost::asio::awaitable<T> aw, std::shared_ptr<run_value<T>> s)
-{
-  if constexpr (std::is_void_v<T>)
-    co_await std::move(aw);
-  else
-    s->value.emplace(co_await std::move(aw));
-}
-
-} // namespace detail
 
 /// An asyncio event loop on Boost.Asio.
 /**
@@ -383,8 +353,9 @@ public:
 
   /// Runs the loop until @c aw completes, and returns its result.
   /**
-   * The coroutine is spawned on get_executor(); it starts on the loop's next
-   * iteration. Its exception is rethrown here.
+   * The coroutine is wrapped in a task (create_task()); it starts on the
+   * loop's next iteration. Its exception is rethrown here. (Defined in
+   * task.hpp, which this header includes.)
    *
    * @throws std::runtime_error "Event loop stopped before Future completed."
    * if stop() ends the run first; the coroutine stays queued and goes on
@@ -394,13 +365,7 @@ public:
    * `loop.run_until_complete(coro)`
    */
   template <typename T>
-  T run_until_complete(boost::asio::awaitable<T> aw)
-  {
-    auto state = std::make_shared<detail::run_value<T>>();
-    run_until_complete_impl(detail::store_result(std::move(aw), state), state);
-    if constexpr (!std::is_void_v<T>)
-      return std::move(*state->value);
-  }
+  T run_until_complete(boost::asio::awaitable<T> aw);
 
   /// Stops a running owned loop once the current batch of callbacks is done.
   /**
@@ -506,8 +471,6 @@ private:
 
   void check_can_run(const char* what) const;
   void run_virtual();
-  void run_until_complete_impl(boost::asio::awaitable<void> aw,
-      std::shared_ptr<detail::run_state> state);
   void add_signal_handler_impl(int sig, std::function<void()> fn);
 
   struct signals;
@@ -533,5 +496,10 @@ private:
 event_loop& get_running_loop();
 
 } // namespace asioloop
+
+// create_future(), create_task() and run_until_complete() are defined with
+// future<T> and task<T>.
+#include <asioloop/future.hpp>
+#include <asioloop/task.hpp>
 
 #endif // ASIOLOOP_EVENT_LOOP_HPP

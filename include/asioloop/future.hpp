@@ -4,6 +4,10 @@
 // Distributed under the Boost Software License, Version 1.0.
 //
 
+// event_loop.hpp comes first, outside the include guard: it ends by
+// including future.hpp and task.hpp, which define what its templates use.
+#include <asioloop/event_loop.hpp>
+
 #ifndef ASIOLOOP_FUTURE_HPP
 #define ASIOLOOP_FUTURE_HPP
 
@@ -159,7 +163,8 @@ public:
 
   ~future_state()
   {
-    core_->untrack(*this);
+    if (this->tracked())
+      core_->untrack(*this);
   }
 
   struct entry

@@ -4,6 +4,10 @@
 // Distributed under the Boost Software License, Version 1.0.
 //
 
+// event_loop.hpp comes first, outside the include guard: it ends by
+// including future.hpp and task.hpp, which define what its templates use.
+#include <asioloop/event_loop.hpp>
+
 #ifndef ASIOLOOP_TASK_HPP
 #define ASIOLOOP_TASK_HPP
 
@@ -21,6 +25,7 @@
 #include <sstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace asioloop {
 
@@ -50,16 +55,81 @@ void spawn_task(loop_core& core, boost::asio::awaitable<void> body,
 /// operation_aborted.
 bool is_cancellation(const std::exception_ptr& e) noexcept;
 
-template <typename T>
-class task_state final : public future_state<T>
+/// What every task shares, whatever its T: the loop lists tasks by it.
+class task_base : public task_link
 {
 public:
-  task_state(loop_core& core, std::string name)
-    : future_state<T>(core), name_(std::move(name))
-  {
-  }
+  virtual std::shared_ptr<task_base> share() = 0;
+  virtual bool is_done() const noexcept = 0;
+  virtual bool is_cancelled() const noexcept = 0;
+  virtual bool request_cancel(std::string message) = 0;
 
   std::string name_;
+
+protected:
+  ~task_base() = default;
+};
+
+template <typename T>
+class task_state final : public future_state<T>, public task_base
+{
+public:
+  task_state(loop_core& core, std::string name) : future_state<T>(core)
+  {
+    name_ = std::move(name);
+    loop_ = core.weak_from_this();
+    core.add_task(*this);
+  }
+
+  ~task_state()
+  {
+    if (listed())
+      this->core_->remove_task(*this);
+    // A failed task whose exception nobody looked at: say so, as asyncio.
+    if (this->status_ == future_state_base::status::finished && this->error_
+        && !this->exception_retrieved_)
+    {
+      auto core = loop_.lock();
+      if (core && core->owner() && !core->closed())
+        core->owner()->call_exception_handler(
+            {"Task exception was never retrieved: " + describe(), this->error_});
+    }
+  }
+
+  std::string describe() const override
+  {
+    // A handle that does not own the state: describe() also serves the
+    // destructor, when no owning reference is left.
+    std::shared_ptr<task_state> self(
+        std::shared_ptr<void>(), const_cast<task_state*>(this));
+    std::ostringstream os;
+    os << task<T>(self);
+    return os.str();
+  }
+
+  std::shared_ptr<task_base> share() override
+  {
+    auto self = this->shared_from_this();
+    return std::shared_ptr<task_base>(self, static_cast<task_base*>(this));
+  }
+
+  bool is_done() const noexcept override
+  {
+    return this->status_ != future_state_base::status::pending;
+  }
+
+  bool is_cancelled() const noexcept override
+  {
+    return this->status_ == future_state_base::status::cancelled;
+  }
+
+  bool request_cancel(std::string message) override
+  {
+    auto self = std::static_pointer_cast<task_state>(this->shared_from_this());
+    return future<T>(self).cancel(std::move(message));
+  }
+
+  std::weak_ptr<loop_core> loop_;
   boost::asio::cancellation_signal signal_;
   bool started_ = false;
   bool cancel_requested_ = false;
@@ -77,6 +147,52 @@ public:
 };
 
 } // namespace detail
+
+/// A task of any result type, as all_tasks() lists it.
+/**
+ * @par asyncio equivalent
+ * The Task objects in the set `asyncio.all_tasks()` returns.
+ */
+class task_ref
+{
+public:
+  explicit task_ref(std::shared_ptr<detail::task_base> st) noexcept
+    : st_(std::move(st))
+  {
+  }
+
+  const std::string& get_name() const noexcept { return st_->name_; }
+  bool done() const noexcept { return st_->is_done(); }
+  bool cancelled() const noexcept { return st_->is_cancelled(); }
+
+  /// As task<T>::cancel().
+  bool cancel(std::string message = {})
+  {
+    return st_->request_cancel(std::move(message));
+  }
+
+  friend bool operator==(const task_ref& a, const task_ref& b) noexcept
+  {
+    return a.st_ == b.st_;
+  }
+
+  friend std::ostream& operator<<(std::ostream& os, const task_ref& t)
+  {
+    return os << t.st_->describe();
+  }
+
+private:
+  std::shared_ptr<detail::task_base> st_;
+};
+
+/// Returns the pending tasks of the running loop.
+/**
+ * @throws no_running_loop_error outside loop work.
+ *
+ * @par asyncio equivalent
+ * `asyncio.all_tasks()`
+ */
+std::vector<task_ref> all_tasks();
 
 /// A coroutine scheduled on the loop: asyncio's Task.
 /**
@@ -96,6 +212,9 @@ public:
 
   /// Returns the task's name (`Task-N` unless set).
   const std::string& get_name() const noexcept { return state().name_; }
+
+  /// The task as listed by all_tasks().
+  operator task_ref() const;
 
   /// Renames the task.
   void set_name(std::string name) { state().name_ = std::move(name); }
@@ -150,6 +269,12 @@ private:
   }
 };
 
+template <typename T>
+task<T>::operator task_ref() const
+{
+  return task_ref(state().share());
+}
+
 namespace detail {
 
 template <typename T>
@@ -177,6 +302,7 @@ public:
 
   void finish(std::exception_ptr e) override
   {
+    st_->core().remove_task(*st_);
     future<T> f(st_);
     if (f.done())
       return;
@@ -265,7 +391,80 @@ T event_loop::run_until_complete(future<T> f)
     f.remove_done_callback(id);
     throw std::runtime_error("Event loop stopped before Future completed.");
   }
-  return f.result();
+  if constexpr (std::is_void_v<T> || std::is_copy_constructible_v<T>)
+    return f.result();
+  else
+    return std::move(const_cast<T&>(f.result())); // a move-only result
+}
+
+template <typename T>
+T event_loop::run_until_complete(boost::asio::awaitable<T> aw)
+{
+  check_can_run("run_until_complete");
+  return run_until_complete(future<T>(create_task(std::move(aw))));
+}
+
+namespace detail {
+
+/// asioloop::run's ending: cancels the tasks still pending, runs the loop
+/// until they are done, then closes it.
+void finish_run(event_loop& loop) noexcept;
+
+/// Throws if the calling thread runs a loop already.
+void check_no_running_loop(const char* what);
+
+/// Cancels @c t on SIGINT while asioloop::run runs; undone by its destructor.
+class sigint_canceller
+{
+public:
+  sigint_canceller(event_loop& loop, task_ref t);
+  ~sigint_canceller();
+  sigint_canceller(const sigint_canceller&) = delete;
+  sigint_canceller& operator=(const sigint_canceller&) = delete;
+  bool fired() const noexcept { return *fired_; }
+
+private:
+  event_loop& loop_;
+  std::shared_ptr<bool> fired_;
+  bool installed_ = false;
+};
+
+} // namespace detail
+
+/// Runs @c main on a new loop and returns its result: asyncio.run().
+/**
+ * The loop is created, runs @c main as a task until it completes, then the
+ * tasks still pending are cancelled and awaited, and the loop is closed.
+ * SIGINT cancels the main task (the signal is handled only while run()
+ * runs); run() then throws cancelled_error.
+ *
+ * @throws std::runtime_error if the calling thread is running a loop.
+ *
+ * @par asyncio equivalent
+ * `asyncio.run(main())`
+ */
+template <typename T>
+T run(boost::asio::awaitable<T> main)
+{
+  detail::check_no_running_loop("asioloop::run()");
+  event_loop loop;
+  struct finisher
+  {
+    event_loop& loop;
+    ~finisher() { detail::finish_run(loop); }
+  } finish{loop};
+  auto main_task = loop.create_task(std::move(main));
+  detail::sigint_canceller on_sigint(loop, main_task);
+  try
+  {
+    return loop.run_until_complete(future<T>(main_task));
+  }
+  catch (const cancelled_error&)
+  {
+    if (on_sigint.fired())
+      throw cancelled_error("interrupted by SIGINT");
+    throw;
+  }
 }
 
 } // namespace asioloop

@@ -10,10 +10,12 @@
 // to the handler's executor.
 //
 
+// Outside the guard: event_loop.hpp ends by including future.hpp, which
+// needs this header whole.
+#include <asioloop/event_loop.hpp>
+
 #ifndef ASIOLOOP_DETAIL_COMPLETION_HPP
 #define ASIOLOOP_DETAIL_COMPLETION_HPP
-
-#include <asioloop/event_loop.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>

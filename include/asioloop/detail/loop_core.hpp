@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <typeinfo>
 #include <vector>
 
@@ -55,6 +56,8 @@ class loop_resource
 public:
   virtual void drop() noexcept = 0;
 
+  bool tracked() const noexcept { return tracked_; }
+
 protected:
   loop_resource() = default;
   ~loop_resource() = default;
@@ -64,6 +67,27 @@ private:
   loop_resource* prev_ = nullptr;
   loop_resource* next_ = nullptr;
   bool tracked_ = false;
+};
+
+/// A pending task, as the loop lists it (all_tasks(), and the report of
+/// tasks destroyed pending when the loop closes).
+class task_link
+{
+public:
+  /// The task's repr, for reports.
+  virtual std::string describe() const = 0;
+
+  bool listed() const noexcept { return linked_; }
+
+protected:
+  task_link() = default;
+  ~task_link() = default;
+
+private:
+  friend class loop_core;
+  task_link* prev_ = nullptr;
+  task_link* next_ = nullptr;
+  bool linked_ = false;
 };
 
 class loop_core : public std::enable_shared_from_this<loop_core>
@@ -199,6 +223,41 @@ public:
     resources_ = &r;
   }
 
+  /// Lists a pending task. Loop work only.
+  void add_task(task_link& t) noexcept
+  {
+    t.linked_ = true;
+    t.prev_ = nullptr;
+    t.next_ = tasks_;
+    if (tasks_)
+      tasks_->prev_ = &t;
+    tasks_ = &t;
+  }
+
+  void remove_task(task_link& t) noexcept
+  {
+    if (!t.linked_)
+      return;
+    t.linked_ = false;
+    if (t.prev_)
+      t.prev_->next_ = t.next_;
+    else
+      tasks_ = t.next_;
+    if (t.next_)
+      t.next_->prev_ = t.prev_;
+  }
+
+  /// Calls @c f on each pending task, most recent first.
+  template <typename F>
+  void for_each_task(F f) const
+  {
+    for (task_link* t = tasks_; t; t = t->next_)
+      f(*t);
+  }
+
+  /// The event_loop is gone (its core may live on in a host's queue).
+  void detach_owner() noexcept { owner_ = nullptr; }
+
   void untrack(loop_resource& r) noexcept
   {
     if (!r.tracked_)
@@ -273,6 +332,7 @@ private:
   std::size_t timer_sweep_at_ = 1024;
   std::unique_ptr<waker> waker_;
   loop_resource* resources_ = nullptr;
+  task_link* tasks_ = nullptr;
   clock::time_point armed_at_{};
   bool virtual_ = false;
   clock::time_point virtual_now_{};
