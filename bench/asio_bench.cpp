@@ -9,6 +9,8 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -21,6 +23,8 @@
 #include <vector>
 
 #include <thread>
+
+#include <sys/resource.h>
 
 namespace asio = boost::asio;
 using bench::bench_clock;
@@ -175,6 +179,47 @@ void w3(long n)
   bench::out("W3", "asio", "throughput", n / bench::seconds(t0, t1), "pairs/s");
 }
 
+asio::awaitable<int> w4_task(int i)
+{
+  co_await asio::post(asio::deferred); // one yield
+  co_return i;
+}
+
+long peak_rss()
+{
+  struct rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss * 1024L;
+}
+
+// co_spawn on a plain io_context; each completion adds to the sum.
+void w4(long n)
+{
+  asio::io_context ioc(1);
+  bench_clock::time_point t0, t1;
+  long rss0 = 0, rss1 = 0;
+  long long sum = 0;
+  long done = 0;
+  asio::post(ioc, [&] {
+    rss0 = peak_rss();
+    t0 = bench_clock::now();
+    for (long i = 0; i < n; ++i)
+      asio::co_spawn(ioc, w4_task(static_cast<int>(i)),
+          [&](std::exception_ptr, int v) {
+            sum += v;
+            if (++done == n)
+            {
+              t1 = bench_clock::now();
+              rss1 = peak_rss();
+            }
+          });
+  });
+  ioc.run();
+  bench::check(sum == static_cast<long long>(n) * (n - 1) / 2, "W4 sum");
+  bench::out("W4", "asio", "throughput", n / bench::seconds(t0, t1), "tasks/s");
+  bench::out("W4", "asio", "bytes_per_task", double(rss1 - rss0) / n, "bytes");
+}
+
 // A minimal future written directly on Asio: shared state with one value and
 // a list of callbacks, each posted to the io_context when the value is set.
 struct mini_future_state
@@ -219,6 +264,7 @@ int main(int argc, char** argv)
           {"W2", {200'000, [](long n) { w2("W2", n); }}},
           {"W2L", {20'000, [](long n) { w2("W2L", n); }}},
           {"W3", {200'000, w3}},
+          {"W4", {200'000, w4}},
           {"W5", {500'000, w5}},
           {"W8", {1'000'000, w8}},
       });

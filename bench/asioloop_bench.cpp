@@ -8,6 +8,8 @@
 
 #include <asioloop/event_loop.hpp>
 #include <asioloop/future.hpp>
+#include <asioloop/sleep.hpp>
+#include <asioloop/task.hpp>
 
 #include "bench_common.hpp"
 
@@ -19,6 +21,7 @@
 #include <random>
 #include <vector>
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <thread>
@@ -253,6 +256,48 @@ void w5(long n, bool embedded)
   bench::out("W5", h.impl(), "throughput", n / bench::seconds(t0, t_end), "ops/s");
 }
 
+asio::awaitable<int> w4_task(int i)
+{
+  co_await asioloop::sleep(std::chrono::seconds(0));
+  co_return i;
+}
+
+// Peak resident memory, in bytes.
+long peak_rss()
+{
+  struct rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss * 1024L;
+}
+
+void w4(long n, bool embedded)
+{
+  harness h(embedded);
+  bench_clock::time_point t0, t1;
+  long rss0 = 0, rss1 = 0;
+  long long sum = 0;
+  std::vector<asioloop::task<int>> tasks;
+  tasks.reserve(n);
+  auto main = [&]() -> asio::awaitable<void> {
+    rss0 = peak_rss();
+    t0 = bench_clock::now();
+    for (long i = 0; i < n; ++i)
+      tasks.push_back(h.loop->create_task(w4_task(static_cast<int>(i))));
+    // No gather yet: awaiting each in turn collects the same results.
+    for (auto& t : tasks)
+      sum += co_await std::move(t);
+    t1 = bench_clock::now();
+    rss1 = peak_rss();
+  };
+  h.run([&] {
+    h.loop->create_task(main()).add_done_callback(
+        [&](const asioloop::future<void>&) { h.finish(); });
+  });
+  bench::check(sum == static_cast<long long>(n) * (n - 1) / 2, "W4 sum");
+  bench::out("W4", h.impl(), "throughput", n / bench::seconds(t0, t1), "tasks/s");
+  bench::out("W4", h.impl(), "bytes_per_task", double(rss1 - rss0) / n, "bytes");
+}
+
 // Each mode runs in a child process of its own, so that neither inherits
 // the other's warmed-up heap: fresh memory is a large part of W1's cost.
 template <void (*W)(long, bool)>
@@ -286,6 +331,7 @@ int main(int argc, char** argv)
           {"W2", {200'000, both<w2_full>}},
           {"W2L", {20'000, both<w2_light>}},
           {"W3", {200'000, both<w3>}},
+          {"W4", {200'000, both<w4>}},
           {"W5", {500'000, both<w5>}},
           {"W8", {1'000'000, both<w8>}},
       });

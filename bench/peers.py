@@ -19,6 +19,7 @@ import asyncio
 import functools
 import gc
 import random
+import resource
 import sys
 import threading
 import time
@@ -194,6 +195,36 @@ def w3(loop_name, n):
     report("W3", loop_name, "throughput", n / elapsed, "pairs/s")
 
 
+# W4: create n tasks, each a coroutine that yields once (sleep(0)) and returns
+# its index, then gather them all.  Timed from before the first create_task to
+# after the gather.  Memory: the growth of the process's peak RSS (ru_maxrss,
+# KiB on Linux) from right before the tasks are created to after the gather,
+# per task.  A peak only grows, so this is meaningful only when W4 starts from
+# a small process: run it alone (--only W4), as bench/run does.
+async def w4_task(i):
+    await asyncio.sleep(0)
+    return i
+
+
+def w4(loop_name, n):
+    async def main(loop):
+        create_task = loop.create_task
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = clock()
+        tasks = [create_task(w4_task(i)) for i in range(n)]
+        results = await asyncio.gather(*tasks)
+        t_end = clock()
+        rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return results, t_end - t0, (rss1 - rss0) * 1024
+
+    results, elapsed, rss_growth = run_in_loop(loop_name, main)
+    check(len(results) == n and sum(results) == n * (n - 1) // 2,
+          f"W4 gathered {len(results)} of {n} results, sum {sum(results)}")
+    report("W4", loop_name, "N", n, "tasks")
+    report("W4", loop_name, "throughput", n / elapsed, "tasks/s")
+    report("W4", loop_name, "bytes_per_task", rss_growth / n, "bytes")
+
+
 # W5: n futures: for each, create_future, add a done callback that bumps a
 # counter, set_result; run until all callbacks ran.  Timed from the first
 # create_future to the end of the last callback.
@@ -273,6 +304,7 @@ WORKLOADS = {
     "W2": (functools.partial(w2, "W2"), 200_000),
     "W2L": (functools.partial(w2, "W2L"), 20_000),
     "W3": (w3, 200_000),
+    "W4": (w4, 200_000),
     "W5": (w5, 500_000),
     "W8": (w8, 1_000_000),
 }
