@@ -18,14 +18,14 @@ namespace asio = boost::asio;
 
 namespace asioloop::detail {
 
-std::string next_task_name()
+std::uint64_t next_task_number() noexcept
 {
-  static std::atomic<unsigned long> counter{0};
-  return "Task-" + std::to_string(counter.fetch_add(1) + 1);
+  static std::atomic<std::uint64_t> counter{0};
+  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 void spawn_task(loop_core& core, asio::awaitable<void> body,
-    asio::cancellation_slot slot, std::unique_ptr<task_completion> done)
+    asio::cancellation_slot slot, std::shared_ptr<task_completion> done)
 {
   asio::co_spawn(loop_executor{core}, std::move(body),
       asio::bind_cancellation_slot(slot,

@@ -19,6 +19,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -34,8 +35,8 @@ class task;
 
 namespace detail {
 
-/// A name for the next task: Task-1, Task-2, ... across the process.
-std::string next_task_name();
+/// The number of the next task: Task-1, Task-2, ... across the process.
+std::uint64_t next_task_number() noexcept;
 
 /// Told how a task's coroutine ended.
 class task_completion
@@ -49,14 +50,14 @@ public:
 /// `done->finish(exception)` called as loop work when it ends. Compiled once
 /// in lib/task.cpp, so that co_spawn is not instantiated per task type.
 void spawn_task(loop_core& core, boost::asio::awaitable<void> body,
-    boost::asio::cancellation_slot slot, std::unique_ptr<task_completion> done);
+    boost::asio::cancellation_slot slot, std::shared_ptr<task_completion> done);
 
 /// True if @c e is a cancellation: cancelled_error, or Asio's
 /// operation_aborted.
 bool is_cancellation(const std::exception_ptr& e) noexcept;
 
 /// What every task shares, whatever its T: the loop lists tasks by it.
-class task_base : public task_link
+class task_base : public task_link, public task_completion
 {
 public:
   virtual std::shared_ptr<task_base> share() = 0;
@@ -64,7 +65,16 @@ public:
   virtual bool is_cancelled() const noexcept = 0;
   virtual bool request_cancel(std::string message) = 0;
 
-  std::string name_;
+  /// The name: given, or `Task-N`, made only when first asked for.
+  const std::string& name() const
+  {
+    if (name_.empty())
+      name_ = "Task-" + std::to_string(number_);
+    return name_;
+  }
+
+  mutable std::string name_;
+  std::uint64_t number_ = 0;
 
 protected:
   ~task_base() = default;
@@ -77,6 +87,8 @@ public:
   task_state(loop_core& core, std::string name) : future_state<T>(core)
   {
     name_ = std::move(name);
+    if (name_.empty())
+      number_ = next_task_number();
     loop_ = core.weak_from_this();
     core.add_task(*this);
   }
@@ -129,6 +141,9 @@ public:
     return future<T>(self).cancel(std::move(message));
   }
 
+  /// Completes the task's future when its coroutine ends.
+  void finish(std::exception_ptr e) override;
+
   std::weak_ptr<loop_core> loop_;
   boost::asio::cancellation_signal signal_;
   bool started_ = false;
@@ -161,7 +176,7 @@ public:
   {
   }
 
-  const std::string& get_name() const noexcept { return st_->name_; }
+  const std::string& get_name() const { return st_->name(); }
   bool done() const noexcept { return st_->is_done(); }
   bool cancelled() const noexcept { return st_->is_cancelled(); }
 
@@ -211,7 +226,7 @@ public:
   task() noexcept = default;
 
   /// Returns the task's name (`Task-N` unless set).
-  const std::string& get_name() const noexcept { return state().name_; }
+  const std::string& get_name() const { return state().name(); }
 
   /// The task as listed by all_tasks().
   operator task_ref() const;
@@ -295,13 +310,10 @@ boost::asio::awaitable<void> task_body(
 
 /// Completes the task's future when its coroutine ends.
 template <typename T>
-class task_done final : public task_completion
+void task_state<T>::finish(std::exception_ptr e)
 {
-public:
-  explicit task_done(std::shared_ptr<task_state<T>> st) : st_(std::move(st)) {}
-
-  void finish(std::exception_ptr e) override
   {
+    auto st_ = std::static_pointer_cast<task_state>(this->shared_from_this());
     st_->core().remove_task(*st_);
     future<T> f(st_);
     if (f.done())
@@ -333,10 +345,7 @@ public:
     else
       f.set_exception(e);
   }
-
-private:
-  std::shared_ptr<task_state<T>> st_;
-};
+}
 
 } // namespace detail
 
@@ -354,9 +363,8 @@ task<T> event_loop::create_task(boost::asio::awaitable<T> coro, std::string name
 {
   if (core_->closed())
     throw loop_closed_error("create_task");
-  auto st = std::make_shared<detail::task_state<T>>(*core_,
-      name.empty() ? detail::next_task_name() : std::move(name));
-  auto done = std::make_unique<detail::task_done<T>>(st);
+  auto st = std::make_shared<detail::task_state<T>>(*core_, std::move(name));
+  std::shared_ptr<detail::task_completion> done(st, st.get());
   detail::spawn_task(*core_, detail::task_body(std::move(coro), st),
       st->signal_.slot(), std::move(done));
   return task<T>(st);
