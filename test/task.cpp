@@ -451,3 +451,54 @@ BOOST_AUTO_TEST_CASE(not_from_a_running_loop)
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(current)
+
+BOOST_AUTO_TEST_CASE(current_task_follows_the_coroutine_across_suspensions)
+{
+  event_loop loop{asioloop::virtual_clock};
+  auto f = loop.create_future<int>();
+  strings seen;
+  auto name_of_current = [] {
+    auto t = asioloop::current_task();
+    return t ? t->get_name() : std::string("none");
+  };
+  auto body = [&]() -> asio::awaitable<void> {
+    seen.push_back(name_of_current());      // first step
+    co_await asioloop::sleep(1s);
+    seen.push_back(name_of_current());      // after a timer
+    co_await asioloop::sleep(0s);
+    seen.push_back(name_of_current());      // after a plain yield
+    co_await std::move(f);
+    seen.push_back(name_of_current());      // after a future
+    asio::steady_timer timer(co_await asio::this_coro::executor, 1ms);
+    co_await timer.async_wait(asio::use_awaitable);
+    seen.push_back(name_of_current());      // after an Asio operation
+  };
+  auto t = loop.create_task(body(), "worker");
+  loop.call_later(2s, [&] {
+    seen.push_back(name_of_current()); // a plain callback is in no task
+    f.set_result(1);
+  });
+  loop.run_until_complete(t);
+  BOOST_TEST(seen == (strings{"worker", "worker", "worker", "none", "worker", "worker"}),
+      boost::test_tools::per_element());
+  BOOST_CHECK_THROW(asioloop::current_task(), asioloop::no_running_loop_error);
+}
+
+BOOST_AUTO_TEST_CASE(each_task_sees_itself)
+{
+  event_loop loop{asioloop::virtual_clock};
+  strings seen;
+  auto body = [&](std::chrono::seconds d) -> asio::awaitable<void> {
+    co_await asioloop::sleep(d);
+    seen.push_back(asioloop::current_task()->get_name());
+  };
+  auto a1 = loop.create_task(body(2s), "slow");
+  auto a2 = loop.create_task(body(1s), "fast");
+  loop.run_until_complete(a1);
+  BOOST_TEST(seen == (strings{"fast", "slow"}), boost::test_tools::per_element());
+  BOOST_TEST(a2.done());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

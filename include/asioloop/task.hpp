@@ -49,7 +49,7 @@ public:
 /// Spawns @c body on the loop's executor, bound to @c slot, with
 /// `done->finish(exception)` called as loop work when it ends. Compiled once
 /// in lib/task.cpp, so that co_spawn is not instantiated per task type.
-void spawn_task(loop_core& core, boost::asio::awaitable<void> body,
+void spawn_task(std::shared_ptr<task_link> task, boost::asio::awaitable<void> body,
     boost::asio::cancellation_slot slot, std::shared_ptr<task_completion> done);
 
 /// True if @c e is a cancellation: cancelled_error, or Asio's
@@ -199,6 +199,15 @@ public:
 private:
   std::shared_ptr<detail::task_base> st_;
 };
+
+/// Returns the task whose coroutine is running, or nothing outside tasks.
+/**
+ * @throws no_running_loop_error outside loop work.
+ *
+ * @par asyncio equivalent
+ * `asyncio.current_task()`
+ */
+std::optional<task_ref> current_task();
 
 /// Returns the pending tasks of the running loop.
 /**
@@ -365,7 +374,8 @@ task<T> event_loop::create_task(boost::asio::awaitable<T> coro, std::string name
     throw loop_closed_error("create_task");
   auto st = std::make_shared<detail::task_state<T>>(*core_, std::move(name));
   std::shared_ptr<detail::task_completion> done(st, st.get());
-  detail::spawn_task(*core_, detail::task_body(std::move(coro), st),
+  std::shared_ptr<detail::task_link> link(st, st.get());
+  detail::spawn_task(std::move(link), detail::task_body(std::move(coro), st),
       st->signal_.slot(), std::move(done));
   return task<T>(st);
 }

@@ -17,6 +17,8 @@
 #ifndef ASIOLOOP_DETAIL_COMPLETION_HPP
 #define ASIOLOOP_DETAIL_COMPLETION_HPP
 
+#include <asioloop/detail/task_executor.hpp>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -28,16 +30,31 @@
 
 namespace asioloop::detail {
 
-/// True if @c ex is (or type-erases) the executor of @c core's loop.
+/// True if a handler whose executor is @c ex may be completed inline from
+/// @c core's loop work: @c ex is (or type-erases) the loop's executor, or a
+/// task's executor on that loop (then @c task is that task).
 template <typename Executor>
-bool is_loop_executor(const Executor& ex, loop_core& core) noexcept
+bool runs_inline(const Executor& ex, loop_core& core,
+    std::shared_ptr<task_link>& task) noexcept
 {
+  task.reset();
   if constexpr (std::is_same_v<Executor, loop_executor>)
     return ex == loop_executor{core};
+  else if constexpr (std::is_same_v<Executor, task_executor>)
+  {
+    task = ex.task();
+    return &ex.core() == &core;
+  }
   else if constexpr (std::is_same_v<Executor, boost::asio::any_io_executor>)
   {
-    const auto* target = ex.template target<loop_executor>();
-    return target && *target == loop_executor{core};
+    if (const auto* l = ex.template target<loop_executor>())
+      return *l == loop_executor{core};
+    if (const auto* t = ex.template target<task_executor>())
+    {
+      task = t->task();
+      return &t->core() == &core;
+    }
+    return false;
   }
   else
     return false;
@@ -50,8 +67,13 @@ void complete_from_loop(Handler&& h, loop_core& core, Args&&... args)
 {
   boost::asio::get_associated_cancellation_slot(h).clear();
   auto ex = boost::asio::get_associated_executor(h, loop_executor{core});
-  if (is_loop_executor(ex, core))
+  std::shared_ptr<task_link> task;
+  if (runs_inline(ex, core, task))
+  {
+    // The step of a task's coroutine: that task is the current one.
+    task_scope scope(task.get());
     std::move(h)(std::forward<Args>(args)...);
+  }
   else
     boost::asio::dispatch(ex,
         [h = std::move(h), t = std::make_tuple(std::forward<Args>(args)...)]() mutable {

@@ -79,12 +79,16 @@ public:
 
   bool listed() const noexcept { return linked_; }
 
+  /// The loop the task belongs to.
+  loop_core& task_core() const noexcept { return *task_core_; }
+
 protected:
   task_link() = default;
   ~task_link() = default;
 
 private:
   friend class loop_core;
+  loop_core* task_core_ = nullptr;
   task_link* prev_ = nullptr;
   task_link* next_ = nullptr;
   bool linked_ = false;
@@ -226,6 +230,7 @@ public:
   /// Lists a pending task. Loop work only.
   void add_task(task_link& t) noexcept
   {
+    t.task_core_ = this;
     t.linked_ = true;
     t.prev_ = nullptr;
     t.next_ = tasks_;
