@@ -27,6 +27,7 @@
 namespace asio = boost::asio;
 using asioloop::event_loop;
 using asioloop::future;
+using asioloop::test::repr;
 using asioloop::test::run_until;
 using asioloop::test::strings;
 using namespace std::chrono_literals;
@@ -34,13 +35,6 @@ using namespace std::chrono_literals;
 namespace {
 
 
-template <typename T>
-std::string repr(const future<T>& f)
-{
-  std::ostringstream os;
-  os << f;
-  return os.str();
-}
 
 std::vector<int>* order_log = nullptr;
 

@@ -27,6 +27,7 @@
 namespace asio = boost::asio;
 using asioloop::event_loop;
 using asioloop::task;
+using asioloop::test::repr;
 using asioloop::test::run_until;
 using asioloop::test::strings;
 using namespace std::chrono_literals;
@@ -39,13 +40,6 @@ asio::awaitable<std::string> a()
   co_return "A";
 }
 
-template <typename T>
-std::string repr(const T& x)
-{
-  std::ostringstream os;
-  os << x;
-  return os.str();
-}
 
 } // namespace
 

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,15 @@ struct journal
 };
 
 using strings = std::vector<std::string>;
+
+/// What `std::cout << x` prints: the repr of futures and tasks.
+template <typename T>
+std::string repr(const T& x)
+{
+  std::ostringstream os;
+  os << x;
+  return os.str();
+}
 
 /// Runs an owned loop until @c done() holds, failing the test after
 /// @c limit. Returns whether @c done() held.
