@@ -24,7 +24,6 @@
 
 #include <thread>
 
-#include <sys/resource.h>
 
 namespace asio = boost::asio;
 using bench::bench_clock;
@@ -185,13 +184,6 @@ asio::awaitable<int> w4_task(int i)
   co_return i;
 }
 
-long peak_rss()
-{
-  struct rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss * 1024L;
-}
-
 // co_spawn on a plain io_context; each completion adds to the sum.
 void w4(long n)
 {
@@ -201,7 +193,7 @@ void w4(long n)
   long long sum = 0;
   long done = 0;
   asio::post(ioc, [&] {
-    rss0 = peak_rss();
+    rss0 = bench::peak_rss();
     t0 = bench_clock::now();
     for (long i = 0; i < n; ++i)
       asio::co_spawn(ioc, w4_task(static_cast<int>(i)),
@@ -210,7 +202,7 @@ void w4(long n)
             if (++done == n)
             {
               t1 = bench_clock::now();
-              rss1 = peak_rss();
+              rss1 = bench::peak_rss();
             }
           });
   });

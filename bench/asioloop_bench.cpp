@@ -21,7 +21,6 @@
 #include <random>
 #include <vector>
 
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <thread>
@@ -262,14 +261,6 @@ asio::awaitable<int> w4_task(int i)
   co_return i;
 }
 
-// Peak resident memory, in bytes.
-long peak_rss()
-{
-  struct rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return u.ru_maxrss * 1024L;
-}
-
 void w4(long n, bool embedded)
 {
   harness h(embedded);
@@ -279,7 +270,7 @@ void w4(long n, bool embedded)
   std::vector<asioloop::task<int>> tasks;
   tasks.reserve(n);
   auto main = [&]() -> asio::awaitable<void> {
-    rss0 = peak_rss();
+    rss0 = bench::peak_rss();
     t0 = bench_clock::now();
     for (long i = 0; i < n; ++i)
       tasks.push_back(h.loop->create_task(w4_task(static_cast<int>(i))));
@@ -287,7 +278,7 @@ void w4(long n, bool embedded)
     for (auto& t : tasks)
       sum += co_await std::move(t);
     t1 = bench_clock::now();
-    rss1 = peak_rss();
+    rss1 = bench::peak_rss();
   };
   h.run([&] {
     h.loop->create_task(main()).add_done_callback(

@@ -16,6 +16,8 @@
 #include <map>
 #include <string>
 
+#include <sys/resource.h>
+
 namespace bench {
 
 using bench_clock = std::chrono::steady_clock;
@@ -30,6 +32,14 @@ inline void out(const char* workload, const char* impl, const char* metric,
 {
   std::printf("%s\t%s\t%s\t%.3f\t%s\n", workload, impl, metric, value, unit);
   std::fflush(stdout);
+}
+
+/// Peak resident memory of this process, in bytes.
+inline long peak_rss()
+{
+  struct rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss * 1024L;
 }
 
 inline void check(bool ok, const char* what)
