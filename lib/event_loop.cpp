@@ -6,7 +6,6 @@
 
 #include <asioloop/event_loop.hpp>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>

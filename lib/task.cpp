@@ -13,6 +13,7 @@
 #include <csignal>
 
 #include <atomic>
+#include <string_view>
 
 namespace asio = boost::asio;
 
@@ -36,24 +37,26 @@ void spawn_task(std::shared_ptr<task_link> task, asio::awaitable<void> body,
           [done = std::move(done)](std::exception_ptr e) { done->finish(e); }));
 }
 
-bool is_cancellation(const std::exception_ptr& e) noexcept
+std::optional<std::string> cancellation_message(const std::exception_ptr& e)
 {
   try
   {
     std::rethrow_exception(e);
   }
-  catch (const cancelled_error&)
+  catch (const cancelled_error& c)
   {
-    return true;
+    // cancelled_error() says "cancelled" when it was given no message.
+    return c.what() == std::string_view("cancelled") ? std::string() : c.what();
   }
   catch (const boost::system::system_error& s)
   {
-    return s.code() == asio::error::operation_aborted;
+    if (s.code() == asio::error::operation_aborted)
+      return std::string();
   }
   catch (...)
   {
-    return false;
   }
+  return std::nullopt;
 }
 
 void check_no_running_loop(const char* what)

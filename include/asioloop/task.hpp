@@ -52,9 +52,10 @@ public:
 void spawn_task(std::shared_ptr<task_link> task, boost::asio::awaitable<void> body,
     boost::asio::cancellation_slot slot, std::shared_ptr<task_completion> done);
 
-/// True if @c e is a cancellation: cancelled_error, or Asio's
-/// operation_aborted.
-bool is_cancellation(const std::exception_ptr& e) noexcept;
+/// If @c e is a cancellation — cancelled_error, or Asio's operation_aborted —
+/// returns its message (empty for operation_aborted, or for a
+/// cancelled_error without one); otherwise nothing.
+std::optional<std::string> cancellation_message(const std::exception_ptr& e);
 
 /// What every task shares, whatever its T: the loop lists tasks by it.
 class task_base : public task_link, public task_completion
@@ -321,39 +322,21 @@ boost::asio::awaitable<void> task_body(
 template <typename T>
 void task_state<T>::finish(std::exception_ptr e)
 {
+  this->core().remove_task(*this);
+  future<T> f(std::static_pointer_cast<task_state>(this->shared_from_this()));
+  if (f.done())
+    return;
+  if (!e)
   {
-    auto st_ = std::static_pointer_cast<task_state>(this->shared_from_this());
-    st_->core().remove_task(*st_);
-    future<T> f(st_);
-    if (f.done())
-      return;
-    if (!e)
-    {
-      if constexpr (std::is_void_v<T>)
-        f.set_result();
-      else
-        f.set_result(std::move(*st_->produced_));
-    }
-    else if (is_cancellation(e))
-    {
-      std::string message = st_->cancel_message_request_;
-      try
-      {
-        std::rethrow_exception(e);
-      }
-      catch (const cancelled_error& c)
-      {
-        if (!st_->cancel_requested_)
-          message = c.what() == std::string("cancelled") ? "" : c.what();
-      }
-      catch (...)
-      {
-      }
-      f.cancel_now(std::move(message));
-    }
+    if constexpr (std::is_void_v<T>)
+      f.set_result();
     else
-      f.set_exception(e);
+      f.set_result(std::move(*produced_));
   }
+  else if (auto message = cancellation_message(e))
+    f.cancel_now(cancel_requested_ ? cancel_message_request_ : std::move(*message));
+  else
+    f.set_exception(e);
 }
 
 } // namespace detail
