@@ -14,12 +14,10 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include <algorithm>
 #include <functional>
 #include <memory>
 #include <deque>
 #include <optional>
-#include <random>
 #include <vector>
 
 #include <thread>
@@ -107,45 +105,21 @@ void w8(long n)
 void w2(const char* id, long n)
 {
   asio::io_context ioc(1);
-  std::mt19937_64 rng(42);
-  std::uniform_real_distribution<double> uniform(0.0, 0.1);
-  std::vector<double> delays(n);
-  for (auto& d : delays)
-    d = uniform(rng);
+  const auto delays = bench::w2_delays(n);
+  bench::w2_record rec(n);
   std::deque<asio::steady_timer> timers;
-  long fired = 0;
-  bench_clock::time_point t0, t_sched, t_end, sched_end;
-  double max_late = -1e9, max_late_post = -1e9;
-  std::vector<double> lates;
-  lates.reserve(n);
   asio::post(ioc, [&] {
-    t0 = bench_clock::now();
-    for (double d : delays)
+    rec.t0 = bench_clock::now();
+    for (auto delay : delays)
     {
-      const auto delay = std::chrono::duration_cast<bench_clock::duration>(
-          std::chrono::duration<double>(d));
       const auto due = bench_clock::now() + delay;
-      auto& t = timers.emplace_back(ioc, delay);
-      t.async_wait([&, due](boost::system::error_code) {
-        const double late = std::chrono::duration<double>(bench_clock::now() - due).count();
-        lates.push_back(late);
-        max_late = std::max(max_late, late);
-        if (due > sched_end)
-          max_late_post = std::max(max_late_post, late);
-        if (++fired == n)
-          t_end = bench_clock::now();
-      });
+      timers.emplace_back(ioc, delay).async_wait(
+          [&, due](boost::system::error_code) { rec.fired(due); });
     }
-    t_sched = sched_end = bench_clock::now();
+    rec.t_sched = bench_clock::now();
   });
   ioc.run();
-  bench::check(fired == n, "W2 fired");
-  std::sort(lates.begin(), lates.end());
-  bench::out(id, "asio", "throughput", n / bench::seconds(t0, t_end), "timers/s");
-  bench::out(id, "asio", "schedule_rate", n / bench::seconds(t0, t_sched), "timers/s");
-  bench::out(id, "asio", "max_lateness", max_late * 1e3, "ms");
-  bench::out(id, "asio", "max_lateness_after_sched", max_late_post * 1e3, "ms");
-  bench::out(id, "asio", "p50_lateness", lates[lates.size() / 2] * 1e3, "ms");
+  rec.report(id, "asio");
 }
 
 // Asio runs every cancelled timer's handler (operation_aborted): the run

@@ -16,9 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 
-#include <algorithm>
 #include <memory>
-#include <random>
 #include <vector>
 
 #include <sys/wait.h>
@@ -159,45 +157,19 @@ void w8(long n, bool embedded)
 void w2(const char* id, long n, bool embedded)
 {
   harness h(embedded);
-  std::mt19937_64 rng(42);
-  std::uniform_real_distribution<double> uniform(0.0, 0.1);
-  std::vector<double> delays(n);
-  for (auto& d : delays)
-    d = uniform(rng);
-  long fired = 0;
-  bench_clock::time_point t0, t_sched, t_end, sched_end;
-  double max_late = -1e9, max_late_post = -1e9;
-  std::vector<double> lates;
-  lates.reserve(n);
+  const auto delays = bench::w2_delays(n);
+  bench::w2_record rec(n);
   auto cb = [&](bench_clock::time_point due) {
-    const double late = std::chrono::duration<double>(bench_clock::now() - due).count();
-    lates.push_back(late);
-    max_late = std::max(max_late, late);
-    if (due > sched_end)
-      max_late_post = std::max(max_late_post, late);
-    if (++fired == n)
-    {
-      t_end = bench_clock::now();
+    if (rec.fired(due))
       h.finish();
-    }
   };
   h.run([&] {
-    t0 = bench_clock::now();
-    for (double d : delays)
-    {
-      const auto delay = std::chrono::duration_cast<bench_clock::duration>(
-          std::chrono::duration<double>(d));
+    rec.t0 = bench_clock::now();
+    for (auto delay : delays)
       h.loop->call_later(delay, cb, bench_clock::now() + delay);
-    }
-    t_sched = sched_end = bench_clock::now();
+    rec.t_sched = bench_clock::now();
   });
-  bench::check(fired == n, "W2 fired");
-  std::sort(lates.begin(), lates.end());
-  bench::out(id, h.impl(), "throughput", n / bench::seconds(t0, t_end), "timers/s");
-  bench::out(id, h.impl(), "schedule_rate", n / bench::seconds(t0, t_sched), "timers/s");
-  bench::out(id, h.impl(), "max_lateness", max_late * 1e3, "ms");
-  bench::out(id, h.impl(), "max_lateness_after_sched", max_late_post * 1e3, "ms");
-  bench::out(id, h.impl(), "p50_lateness", lates[lates.size() / 2] * 1e3, "ms");
+  rec.report(id, h.impl());
 }
 
 void w2_full(long n, bool embedded) { w2("W2", n, embedded); }
