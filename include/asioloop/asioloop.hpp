@@ -10,12 +10,14 @@
 #define ASIOLOOP_ASIOLOOP_HPP
 
 #include <asioloop/clock.hpp>
+#include <asioloop/compose.hpp>
 #include <asioloop/error.hpp>
 #include <asioloop/event_loop.hpp>
 #include <asioloop/future.hpp>
 #include <asioloop/handle.hpp>
 #include <asioloop/sleep.hpp>
 #include <asioloop/task.hpp>
+#include <asioloop/task_group.hpp>
 #include <asioloop/version.hpp>
 
 #endif // ASIOLOOP_ASIOLOOP_HPP

@@ -32,6 +32,14 @@ namespace asioloop {
 
 class event_loop;
 
+namespace detail {
+
+/// The core of @c loop: for asioloop's own operations that make futures of
+/// their own kind (gather's, for one).
+loop_core& core_of(event_loop& loop) noexcept;
+
+} // namespace detail
+
 template <typename T>
 class future;
 
@@ -472,6 +480,8 @@ private:
   void run_virtual();
   void add_signal_handler_impl(int sig, std::function<void()> fn);
 
+  friend detail::loop_core& detail::core_of(event_loop& loop) noexcept;
+
   struct signals;
 
   std::unique_ptr<boost::asio::io_context> ctx_;
@@ -493,6 +503,11 @@ private:
  * `asyncio.get_running_loop()`
  */
 event_loop& get_running_loop();
+
+inline detail::loop_core& detail::core_of(event_loop& loop) noexcept
+{
+  return *loop.core_;
+}
 
 } // namespace asioloop
 

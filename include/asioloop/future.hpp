@@ -103,12 +103,20 @@ public:
 
   explicit future_state_base(loop_core& core) noexcept : core_(&core) {}
 
-  /// A task intercepts cancel() to cancel its coroutine; returns true if it
-  /// did. A plain future returns false and is cancelled on the spot.
-  virtual bool intercept_cancel(std::string& message)
+  /// What cancel() does with a future that is still pending.
+  enum class cancel_action : std::uint8_t
+  {
+    now,      ///< cancel it on the spot (a plain future)
+    deferred, ///< the request was taken; it ends cancelled later (a task)
+    refused   ///< nothing could be cancelled; cancel() returns false
+  };
+
+  /// A task intercepts cancel() to cancel its coroutine, a gather to cancel
+  /// its children; a plain future is cancelled on the spot.
+  virtual cancel_action intercept_cancel(std::string& message)
   {
     (void)message;
-    return false;
+    return cancel_action::now;
   }
 
   loop_core& core() const noexcept { return *core_; }
@@ -370,8 +378,15 @@ public:
   {
     if (done())
       return false;
-    if (st_->intercept_cancel(message))
+    switch (st_->intercept_cancel(message))
+    {
+    case detail::future_state_base::cancel_action::deferred:
       return true;
+    case detail::future_state_base::cancel_action::refused:
+      return false;
+    case detail::future_state_base::cancel_action::now:
+      break;
+    }
     cancel_now(std::move(message));
     return true;
   }

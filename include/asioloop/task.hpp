@@ -152,13 +152,13 @@ public:
   std::string cancel_message_request_;
   std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> produced_;
 
-  bool intercept_cancel(std::string& message) override
+  future_state_base::cancel_action intercept_cancel(std::string& message) override
   {
     cancel_requested_ = true;
     cancel_message_request_ = std::move(message);
     if (started_)
       signal_.emit(boost::asio::cancellation_type::terminal);
-    return true;
+    return future_state_base::cancel_action::deferred;
   }
 };
 
