@@ -15,7 +15,9 @@
 #include <asioloop/event_loop.hpp>
 #include <asioloop/future.hpp>
 #include <asioloop/handle.hpp>
+#include <asioloop/queue.hpp>
 #include <asioloop/sleep.hpp>
+#include <asioloop/sync.hpp>
 #include <asioloop/task.hpp>
 #include <asioloop/task_group.hpp>
 #include <asioloop/version.hpp>
