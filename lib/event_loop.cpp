@@ -499,6 +499,10 @@ void loop_core::close() noexcept
     untrack(*r);
     r->drop();
   }
+  // From here on, a push from another thread discards itself (see
+  // push_remote); what was pushed meanwhile is discarded now.
+  sealed_.store(true, std::memory_order_seq_cst);
+  discard(inbox_.exchange(nullptr, std::memory_order_seq_cst));
 }
 
 } // namespace detail

@@ -11,10 +11,12 @@
 
 #include <asioloop/clock.hpp>
 #include <asioloop/compose.hpp>
+#include <asioloop/concurrent_future.hpp>
 #include <asioloop/error.hpp>
 #include <asioloop/event_loop.hpp>
 #include <asioloop/future.hpp>
 #include <asioloop/handle.hpp>
+#include <asioloop/loop_thread.hpp>
 #include <asioloop/queue.hpp>
 #include <asioloop/sleep.hpp>
 #include <asioloop/sync.hpp>

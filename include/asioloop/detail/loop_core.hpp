@@ -153,6 +153,11 @@ public:
       n->next_ = head;
     while (!inbox_.compare_exchange_weak(head, n,
         std::memory_order_seq_cst, std::memory_order_relaxed));
+    // A push that lands after close() has finished is dropped here: nothing
+    // will take it, and a callable that completes a concurrent_future when
+    // destroyed must not wait for the loop's destruction.
+    if (sealed_.load(std::memory_order_seq_cst))
+      return discard(inbox_.exchange(nullptr, std::memory_order_seq_cst));
     // Only the push that makes the inbox non-empty needs to wake the loop:
     // a drain is then either queued, or running and will look again.
     if (head == nullptr)
@@ -346,6 +351,7 @@ private:
   std::atomic<callback_node*> inbox_{nullptr};
   std::atomic<bool> scheduled_{false};
   std::atomic<bool> closed_{false};
+  std::atomic<bool> sealed_{false}; // close() is over: pushes discard themselves
 };
 
 } // namespace asioloop::detail
