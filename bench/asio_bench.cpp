@@ -13,14 +13,24 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <functional>
+#include <future>
 #include <memory>
 #include <deque>
 #include <optional>
 #include <vector>
 
 #include <thread>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 
 namespace asio = boost::asio;
@@ -219,6 +229,200 @@ void w5(long n)
   bench::out("W5", "asio", "throughput", n / bench::seconds(t0, t_end), "ops/s");
 }
 
+// W7: an io_context runs in a second thread; this thread does n sequential
+// round trips of asio::post + std::promise.
+void w7(long n)
+{
+  asio::io_context ioc(1);
+  auto work = asio::make_work_guard(ioc);
+  std::thread runner([&] { ioc.run(); });
+  auto round_trip = [&] {
+    std::promise<int> p;
+    auto f = p.get_future();
+    asio::post(ioc, [&p] { p.set_value(1); });
+    return f.get();
+  };
+  for (int i = 0; i < 200; ++i) // warm-up, as the peers
+    round_trip();
+  std::vector<double> lat(n);
+  long total = 0;
+  const auto t0 = bench_clock::now();
+  for (long i = 0; i < n; ++i)
+  {
+    const auto s = bench_clock::now();
+    total += round_trip();
+    lat[i] = std::chrono::duration<double, std::micro>(bench_clock::now() - s).count();
+  }
+  const auto t1 = bench_clock::now();
+  work.reset();
+  runner.join();
+  bench::check(total == n, "W7 total");
+  std::sort(lat.begin(), lat.end());
+  bench::out("W7", "asio", "throughput", n / bench::seconds(t0, t1), "round_trips/s");
+  bench::out("W7", "asio", "p50_latency", lat[n / 2], "us");
+  bench::out("W7", "asio", "p99_latency", lat[n * 99 / 100], "us");
+}
+
+// W10: a producer and a consumer coroutine, co_spawn'ed on one io_context,
+// passing n ints through an experimental::channel. A channel has a fixed
+// capacity: n stands for the peers' unbounded queue.
+using w10_channel = asio::experimental::channel<void(boost::system::error_code, int)>;
+
+asio::awaitable<void> w10_producer(w10_channel& ch, long n)
+{
+  for (long i = 0; i < n; ++i)
+    co_await ch.async_send(boost::system::error_code{}, static_cast<int>(i), asio::deferred);
+}
+
+asio::awaitable<void> w10_consumer(w10_channel& ch, long n, long long& sum)
+{
+  for (long i = 0; i < n; ++i)
+    sum += co_await ch.async_receive(asio::deferred);
+}
+
+void w10_run(long n, std::size_t capacity, const char* metric)
+{
+  asio::io_context ioc(1);
+  w10_channel ch(ioc, capacity);
+  long long sum = 0;
+  bench_clock::time_point t0, t1;
+  asio::post(ioc, [&] {
+    t0 = bench_clock::now();
+    asio::co_spawn(ioc, w10_consumer(ch, n, sum), [&](std::exception_ptr e) {
+      bench::check(!e, "W10 consumer failed");
+      t1 = bench_clock::now();
+    });
+    asio::co_spawn(ioc, w10_producer(ch, n), [](std::exception_ptr e) {
+      bench::check(!e, "W10 producer failed");
+    });
+  });
+  ioc.run();
+  bench::check(sum == static_cast<long long>(n) * (n - 1) / 2, "W10 sum");
+  bench::out("W10", "asio", metric, n / bench::seconds(t0, t1), "items/s");
+}
+
+void w10(long n)
+{
+  w10_run(n, static_cast<std::size_t>(n), "throughput");
+  w10_run(n, 100, "throughput_maxsize_100");
+}
+
+// W9: the raw process baseline: two forked workers, each on a pair of
+// pipes, 16-byte binary messages {job, x} -> {job, 2x}, no serialization.
+// Cold start: fork to first result. Throughput: n jobs, one in flight per
+// worker, driven by one io_context. Round trip: n sequential blocking
+// write/read pairs with one worker, from this thread.
+struct w9_worker
+{
+  pid_t pid = -1;
+  int to = -1, from = -1; // the parent's ends
+};
+
+w9_worker w9_fork()
+{
+  int req[2], rsp[2];
+  bench::check(::pipe(req) == 0 && ::pipe(rsp) == 0, "W9 pipe");
+  w9_worker w;
+  w.pid = ::fork();
+  bench::check(w.pid >= 0, "W9 fork");
+  if (w.pid == 0)
+  {
+    ::close(req[1]);
+    ::close(rsp[0]);
+    long long m[2];
+    while (::read(req[0], m, sizeof m) == sizeof m)
+    {
+      m[1] *= 2;
+      if (::write(rsp[1], m, sizeof m) != sizeof m)
+        break;
+    }
+    std::_Exit(0);
+  }
+  ::close(req[0]);
+  ::close(rsp[1]);
+  w.to = req[1];
+  w.from = rsp[0];
+  return w;
+}
+
+long long w9_call(const w9_worker& w, long long x)
+{
+  long long m[2] = {0, x};
+  bench::check(::write(w.to, m, sizeof m) == sizeof m, "W9 write");
+  bench::check(::read(w.from, m, sizeof m) == sizeof m, "W9 read");
+  return m[1];
+}
+
+struct w9_driver
+{
+  asio::posix::stream_descriptor to, from;
+  long long out[2] = {0, 0}, in[2] = {0, 0};
+};
+
+void w9(long n)
+{
+  std::fflush(stdout);
+  const auto c0 = bench_clock::now();
+  w9_worker ws[2] = {w9_fork(), w9_fork()};
+  bench::check(w9_call(ws[0], 21) == 42, "W9 cold result");
+  const auto c1 = bench_clock::now();
+
+  asio::io_context ioc(1);
+  long next = 0, done = 0;
+  long long sum = 0;
+  std::vector<std::unique_ptr<w9_driver>> ds;
+  for (auto& w : ws)
+    ds.push_back(std::make_unique<w9_driver>(
+        w9_driver{asio::posix::stream_descriptor(ioc, ::dup(w.to)),
+            asio::posix::stream_descriptor(ioc, ::dup(w.from))}));
+  std::function<void(w9_driver&)> send = [&](w9_driver& d) {
+    if (next == n)
+      return;
+    d.out[0] = next;
+    d.out[1] = next++;
+    asio::async_write(d.to, asio::buffer(d.out), [](boost::system::error_code ec, std::size_t) {
+      bench::check(!ec, "W9 async write");
+    });
+    asio::async_read(d.from, asio::buffer(d.in), [&](boost::system::error_code ec, std::size_t) {
+      bench::check(!ec, "W9 async read");
+      sum += d.in[1];
+      ++done;
+      send(d);
+    });
+  };
+  const auto t0 = bench_clock::now();
+  for (auto& d : ds)
+    send(*d);
+  ioc.run();
+  const auto t1 = bench_clock::now();
+  bench::check(done == n && sum == static_cast<long long>(n) * (n - 1), "W9 sum");
+  ds.clear();
+  for (auto& w : ws) // the descriptors made the shared file descriptions non-blocking
+    for (int fd : {w.to, w.from})
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+
+  for (int i = 0; i < 200; ++i)
+    w9_call(ws[0], i);
+  std::vector<double> lat(n);
+  for (long i = 0; i < n; ++i)
+  {
+    const auto s = bench_clock::now();
+    bench::check(w9_call(ws[0], i) == 2 * i, "W9 round trip");
+    lat[i] = std::chrono::duration<double, std::micro>(bench_clock::now() - s).count();
+  }
+  std::sort(lat.begin(), lat.end());
+  for (auto& w : ws)
+  {
+    ::close(w.to);
+    ::close(w.from);
+    ::waitpid(w.pid, nullptr, 0);
+  }
+  bench::out("W9", "asio", "throughput", n / bench::seconds(t0, t1), "jobs/s");
+  bench::out("W9", "asio", "cold_start_first_result",
+      std::chrono::duration<double, std::milli>(c1 - c0).count(), "ms");
+  bench::out("W9", "asio", "round_trip_p50", lat[n / 2], "us");
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -232,6 +436,9 @@ int main(int argc, char** argv)
           {"W3", {200'000, w3}},
           {"W4", {200'000, w4}},
           {"W5", {500'000, w5}},
+          {"W7", {20'000, w7}},
           {"W8", {1'000'000, w8}},
+          {"W9", {2'000, w9}},
+          {"W10", {1'000'000, w10}},
       });
 }

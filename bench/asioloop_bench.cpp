@@ -6,8 +6,13 @@
 // ("asioloop-embedded").
 //
 
+#include <asioloop/compose.hpp>
+#include <asioloop/concurrent_future.hpp>
 #include <asioloop/event_loop.hpp>
 #include <asioloop/future.hpp>
+#include <asioloop/loop_thread.hpp>
+#include <asioloop/process_pool.hpp>
+#include <asioloop/queue.hpp>
 #include <asioloop/sleep.hpp>
 #include <asioloop/task.hpp>
 
@@ -246,9 +251,8 @@ void w4(long n, bool embedded)
     t0 = bench_clock::now();
     for (long i = 0; i < n; ++i)
       tasks.push_back(h.loop->create_task(w4_task(static_cast<int>(i))));
-    // No gather yet: awaiting each in turn collects the same results.
-    for (auto& t : tasks)
-      sum += co_await std::move(t);
+    for (int v : co_await asioloop::gather(tasks))
+      sum += v;
     t1 = bench_clock::now();
     rss1 = bench::peak_rss();
   };
@@ -259,6 +263,131 @@ void w4(long n, bool embedded)
   bench::check(sum == static_cast<long long>(n) * (n - 1) / 2, "W4 sum");
   bench::out("W4", h.impl(), "throughput", n / bench::seconds(t0, t1), "tasks/s");
   bench::out("W4", h.impl(), "bytes_per_task", double(rss1 - rss0) / n, "bytes");
+}
+
+// W10: one producer task puts n ints into a queue, one consumer task gets
+// them. The consumer starts first, so it waits on the empty queue once.
+asio::awaitable<void> w10_producer(asioloop::queue<int>& q, long n)
+{
+  for (long i = 0; i < n; ++i)
+    co_await q.put(static_cast<int>(i));
+}
+
+asio::awaitable<void> w10_consumer(asioloop::queue<int>& q, long n, long long& sum)
+{
+  for (long i = 0; i < n; ++i)
+    sum += co_await q.get();
+}
+
+// Reports under @c metric the items/s through a queue of @c maxsize.
+void w10_run(long n, bool embedded, std::size_t maxsize, const char* metric)
+{
+  harness h(embedded);
+  asioloop::queue<int> q{maxsize};
+  long long sum = 0;
+  bench_clock::time_point t0, t1;
+  h.run([&] {
+    t0 = bench_clock::now();
+    auto consumer = h.loop->create_task(w10_consumer(q, n, sum));
+    h.loop->create_task(w10_producer(q, n));
+    consumer.add_done_callback([&](const asioloop::future<void>&) {
+      t1 = bench_clock::now();
+      h.finish();
+    });
+  });
+  bench::check(sum == static_cast<long long>(n) * (n - 1) / 2, "W10 sum");
+  bench::out("W10", h.impl(), metric, n / bench::seconds(t0, t1), "items/s");
+}
+
+// The main figure on an unbounded queue (the producer never waits), then
+// on a queue of 100, where the two tasks take turns.
+void w10(long n, bool embedded)
+{
+  w10_run(n, embedded, 0, "throughput");
+  w10_run(n, embedded, 100, "throughput_maxsize_100");
+}
+
+asio::awaitable<int> w7_trivial()
+{
+  co_return 1;
+}
+
+// W7: a loop runs in a loop_thread; this thread does n sequential
+// run_coroutine_threadsafe(trivial(), loop).result() round trips.
+void w7(long n)
+{
+  asioloop::loop_thread t;
+  for (int i = 0; i < 200; ++i) // warm-up, as the peers
+    asioloop::run_coroutine_threadsafe(w7_trivial(), t.loop()).result();
+  std::vector<double> lat(n);
+  long total = 0;
+  const auto t0 = bench_clock::now();
+  for (long i = 0; i < n; ++i)
+  {
+    const auto s = bench_clock::now();
+    total += asioloop::run_coroutine_threadsafe(w7_trivial(), t.loop()).result();
+    lat[i] = std::chrono::duration<double, std::micro>(bench_clock::now() - s).count();
+  }
+  const auto t1 = bench_clock::now();
+  bench::check(total == n, "W7 total");
+  std::sort(lat.begin(), lat.end());
+  bench::out("W7", "asioloop", "throughput", n / bench::seconds(t0, t1), "round_trips/s");
+  bench::out("W7", "asioloop", "p50_latency", lat[n / 2], "us");
+  bench::out("W7", "asioloop", "p99_latency", lat[n * 99 / 100], "us");
+}
+
+// W9: a 2-worker process pool. Cold start: pool creation to the first
+// result, awaited in a loop. Throughput: n trivial jobs submitted at once and
+// gathered. Then n sequential round trips from this thread (submit, then
+// result()), to set beside the raw pipe round trip of asio_bench.
+int w9_double(int x) { return x * 2; }
+
+template <typename T>
+asio::awaitable<T> w9_wait(asioloop::concurrent_future<T> f)
+{
+  co_return co_await std::move(f);
+}
+
+void w9(long n)
+{
+  event_loop loop;
+  const auto c0 = bench_clock::now();
+  asioloop::process_pool_executor pool{2};
+  const int first = loop.run_until_complete(w9_wait(pool.submit(w9_double, 21)));
+  const auto c1 = bench_clock::now();
+  bench::check(first == 42, "W9 cold result");
+
+  long long sum = 0;
+  bench_clock::time_point t0, t1;
+  auto main = [&]() -> asio::awaitable<void> {
+    t0 = bench_clock::now();
+    std::vector<asio::awaitable<int>> jobs;
+    jobs.reserve(n);
+    for (long i = 0; i < n; ++i)
+      jobs.push_back(w9_wait(pool.submit(w9_double, static_cast<int>(i))));
+    for (int v : co_await asioloop::gather(std::move(jobs)))
+      sum += v;
+    t1 = bench_clock::now();
+  };
+  loop.run_until_complete(main());
+  bench::check(sum == static_cast<long long>(n) * (n - 1), "W9 sum");
+
+  for (int i = 0; i < 200; ++i) // warm-up
+    pool.submit(w9_double, i).result();
+  std::vector<double> lat(n);
+  for (long i = 0; i < n; ++i)
+  {
+    const auto s = bench_clock::now();
+    const int r = pool.submit(w9_double, static_cast<int>(i)).result();
+    lat[i] = std::chrono::duration<double, std::micro>(bench_clock::now() - s).count();
+    bench::check(r == 2 * i, "W9 round trip");
+  }
+  std::sort(lat.begin(), lat.end());
+  pool.shutdown(true);
+  bench::out("W9", "asioloop", "throughput", n / bench::seconds(t0, t1), "jobs/s");
+  bench::out("W9", "asioloop", "cold_start_first_result",
+      std::chrono::duration<double, std::milli>(c1 - c0).count(), "ms");
+  bench::out("W9", "asioloop", "round_trip_p50", lat[n / 2], "us");
 }
 
 // Each mode runs in a child process of its own, so that neither inherits
@@ -296,6 +425,9 @@ int main(int argc, char** argv)
           {"W3", {200'000, both<w3>}},
           {"W4", {200'000, both<w4>}},
           {"W5", {500'000, both<w5>}},
+          {"W7", {20'000, w7}},
           {"W8", {1'000'000, both<w8>}},
+          {"W9", {2'000, w9}},
+          {"W10", {1'000'000, both<w10>}},
       });
 }

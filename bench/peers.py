@@ -256,6 +256,39 @@ def w5(loop_name, n):
     report("W5", loop_name, "throughput", n / elapsed, "ops/s")
 
 
+# W7: the loop runs run_forever in a second thread; this (main) thread does n
+# sequential run_coroutine_threadsafe(trivial(), loop).result() round trips.
+async def w7_trivial():
+    return 1
+
+
+def w7(loop_name, n):
+    loop = new_loop(loop_name)
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    submit = asyncio.run_coroutine_threadsafe
+    for _ in range(200):  # warm-up
+        submit(w7_trivial(), loop).result()
+    lat = [0] * n
+    total = 0
+    ns = time.perf_counter_ns
+    t0 = clock()
+    for i in range(n):
+        s = ns()
+        total += submit(w7_trivial(), loop).result()
+        lat[i] = ns() - s
+    t1 = clock()
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+    loop.close()
+    check(total == n, "W7 total")
+    lat.sort()
+    report("W7", loop_name, "N", n, "round_trips")
+    report("W7", loop_name, "throughput", n / (t1 - t0), "round_trips/s")
+    report("W7", loop_name, "p50_latency", lat[n // 2] / 1e3, "us")
+    report("W7", loop_name, "p99_latency", lat[n * 99 // 100] / 1e3, "us")
+
+
 # W8: the loop runs run_forever in a second thread; this (main) thread is the
 # producer and pushes n call_soon_threadsafe callbacks.  Timed from the first
 # push to the end of the last callback; every callback must run exactly once.
@@ -297,6 +330,70 @@ def w8(loop_name, n):
     report("W8", loop_name, "push_rate", n / (t_pushed - t0), "callbacks/s")
 
 
+# W10: n integers through an asyncio.Queue from one producer task to one
+# consumer task (the consumer is created first, so it waits on the empty queue
+# once).  "throughput" uses an unbounded queue (the producer never waits);
+# "throughput_maxsize_100" a queue of 100, where the tasks take turns.  Timed
+# from before the tasks are created to the end of the consumer.
+def w10(loop_name, n):
+    async def producer(q):
+        put = q.put
+        for i in range(n):
+            await put(i)
+
+    async def consumer(q):
+        get = q.get
+        total = 0
+        for _ in range(n):
+            total += await get()
+        return total
+
+    async def main(loop, maxsize):
+        q = asyncio.Queue(maxsize)
+        t0 = clock()
+        c = loop.create_task(consumer(q))
+        p = loop.create_task(producer(q))
+        total = await c
+        t_end = clock()
+        await p
+        return total, t_end - t0
+
+    report("W10", loop_name, "N", n, "items")
+    for maxsize, metric in ((0, "throughput"), (100, "throughput_maxsize_100")):
+        total, elapsed = run_in_loop(loop_name, lambda loop: main(loop, maxsize))
+        check(total == n * (n - 1) // 2, f"W10 ({metric}) summed {total}")
+        report("W10", loop_name, metric, n / elapsed, "items/s")
+
+
+# W9: a 2-worker ProcessPoolExecutor. Cold start: pool creation to the first
+# result; then n trivial jobs (x * 2) through run_in_executor, gathered.
+def _w9_double(x):
+    return x * 2
+
+
+def w9(loop_name, n):
+    import concurrent.futures
+
+    async def main(loop):
+        t0 = clock()
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=2)
+        first = await loop.run_in_executor(pool, _w9_double, 21)
+        t_cold = clock() - t0
+        check(first == 42, "W9 cold result")
+        t0 = clock()
+        res = await asyncio.gather(
+            *[loop.run_in_executor(pool, _w9_double, i) for i in range(n)])
+        t1 = clock()
+        pool.shutdown(wait=True)
+        return sum(res), t1 - t0, t_cold
+
+    total, elapsed, t_cold = run_in_loop(loop_name, main)
+    check(total == n * (n - 1), "W9 sum")
+    report("W9", loop_name, "N", n, "jobs")
+    report("W9", loop_name, "throughput", n / elapsed, "jobs/s")
+    report("W9", loop_name, "cold_start_first_result", t_cold * 1e3, "ms")
+
+
 # name -> (function, default n)
 WORKLOADS = {
     "W1": (w1, 1_000_000),
@@ -306,7 +403,10 @@ WORKLOADS = {
     "W3": (w3, 200_000),
     "W4": (w4, 200_000),
     "W5": (w5, 500_000),
+    "W7": (w7, 20_000),
     "W8": (w8, 1_000_000),
+    "W9": (w9, 2_000),
+    "W10": (w10, 1_000_000),
 }
 
 
