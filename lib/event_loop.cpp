@@ -5,6 +5,7 @@
 //
 
 #include <asioloop/event_loop.hpp>
+#include <asioloop/thread_pool.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -647,6 +648,10 @@ void event_loop::close()
   // discarded by the closed executor instead of running.
   core_->close();
   signals_.reset();
+  // As asyncio: the default executor stops taking jobs; its threads are
+  // joined when the loop is destroyed.
+  if (default_executor_)
+    default_executor_->shutdown(false);
 }
 
 void event_loop::set_exception_handler(exception_handler h)

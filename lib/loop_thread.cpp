@@ -81,8 +81,8 @@ void loop_thread::run() noexcept
   // until they are done, close it. A stop request that arrives meanwhile
   // must not cut that run short.
   cleaning_up_ = true;
-  // Once a default executor exists, it is shut down here too (after the
-  // tasks, which may still be waiting on it), as asyncio.run() does.
+  // finish_run also shuts the default executor down, after the tasks
+  // (which may still be waiting on it), as asyncio.run() does.
   detail::finish_run(loop);
   finished_.store(true);
 }

@@ -114,6 +114,16 @@ void finish_run(event_loop& loop) noexcept
   }
   try
   {
+    loop.shutdown_default_executor();
+  }
+  catch (...)
+  {
+    loop.call_exception_handler(
+        {"asioloop::run: error while shutting down the default executor",
+            std::current_exception()});
+  }
+  try
+  {
     loop.close();
   }
   catch (...)

@@ -944,16 +944,7 @@ private:
     template <typename Handler>
     void wait_in_loop(detail::loop_core& core, Handler handler) const
     {
-      auto fut = core.owner()->template create_future<T>();
-      detail::cf_cancel_back<T> back{st, std::nullopt};
-      if (!core.embedded())
-        back.work.emplace(boost::asio::make_work_guard(
-            static_cast<boost::asio::io_context&>(core.context())));
-      fut.add_done_callback(std::move(back));
-      std::shared_ptr<detail::future_state<T>> fs = state_of(fut);
-      st->add_callback(std::make_unique<detail::cf_deliver<T>>(
-          std::move(fs), core.weak_from_this()));
-      fut(std::move(handler));
+      wrap(st, core)(std::move(handler));
     }
 
     static std::shared_ptr<detail::future_state<T>> state_of(const future<T>& f)
@@ -969,8 +960,45 @@ private:
     }
   };
 
+  /// A loop future completed with @c st's outcome, through the loop's
+  /// thread-safe queue; cancelling it cancels @c st. While it is pending, an
+  /// owned loop counts it as outstanding work (virtual time waits for it).
+  static future<T> wrap(const std::shared_ptr<detail::cf_state<T>>& st,
+      detail::loop_core& core)
+  {
+    auto fut = core.owner()->template create_future<T>();
+    detail::cf_cancel_back<T> back{st, std::nullopt};
+    if (!core.embedded())
+      back.work.emplace(boost::asio::make_work_guard(
+          static_cast<boost::asio::io_context&>(core.context())));
+    fut.add_done_callback(std::move(back));
+    std::shared_ptr<detail::future_state<T>> fs = initiate_wait::state_of(fut);
+    st->add_callback(std::make_unique<detail::cf_deliver<T>>(
+        std::move(fs), core.weak_from_this()));
+    return fut;
+  }
+
+  template <typename U>
+  friend future<U> wrap_future(const concurrent_future<U>& cf, event_loop& loop);
+
   std::shared_ptr<detail::cf_state<T>> st_;
 };
+
+/// Returns a future of @c loop that completes with @c cf's outcome.
+/**
+ * Cancelling the returned future cancels @c cf. `co_await std::move(cf)`
+ * inside loop work does this for you.
+ *
+ * @throws loop_closed_error if @c loop is closed.
+ *
+ * @par asyncio equivalent
+ * `asyncio.wrap_future(cf, loop=loop)`
+ */
+template <typename T>
+future<T> wrap_future(const concurrent_future<T>& cf, event_loop& loop)
+{
+  return concurrent_future<T>::wrap(cf.st_, detail::core_of(loop));
+}
 
 /// Submits a coroutine to a loop from any thread: asyncio's
 /// run_coroutine_threadsafe().

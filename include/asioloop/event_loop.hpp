@@ -20,6 +20,7 @@
 #include <boost/asio/execution_context.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -31,6 +32,7 @@
 namespace asioloop {
 
 class event_loop;
+class thread_pool_executor;
 
 namespace detail {
 
@@ -408,6 +410,56 @@ public:
    */
   void close();
 
+  /// Runs `fn(args...)` on @c executor and returns a future of this loop
+  /// for its result.
+  /**
+   * @c executor is a thread_pool_executor, a process_pool_executor, or any
+   * type whose `submit(fn, args...)` returns a concurrent_future. Cancelling
+   * the returned future takes a job that has not started off the queue (it
+   * never runs); a running job whose function takes a `std::stop_token` as
+   * its first parameter gets a stop request. While the job is pending, a
+   * virtual-time loop waits for it rather than jumping its clock.
+   *
+   * Defined in `<asioloop/thread_pool.hpp>`.
+   *
+   * @par asyncio equivalent
+   * `loop.run_in_executor(executor, fn, *args)`
+   */
+  template <typename Executor, typename F, typename... Args>
+  auto run_in_executor(Executor& executor, F&& fn, Args&&... args);
+
+  /// Runs `fn(args...)` on the default executor: a thread_pool_executor
+  /// created on first use, or the one given to set_default_executor().
+  /**
+   * @throws loop_closed_error if the loop is closed.
+   *
+   * @par asyncio equivalent
+   * `loop.run_in_executor(None, fn, *args)`
+   */
+  template <typename F, typename... Args>
+  auto run_in_executor(std::nullptr_t, F&& fn, Args&&... args);
+
+  /// Makes @c executor the default executor of run_in_executor(nullptr, …).
+  /**
+   * @par asyncio equivalent
+   * `loop.set_default_executor(executor)`
+   */
+  void set_default_executor(std::shared_ptr<thread_pool_executor> executor);
+
+  /// Returns the default executor, creating it on first use.
+  /**
+   * @throws loop_closed_error if the loop is closed and has none.
+   */
+  thread_pool_executor& default_executor();
+
+  /// Shuts the default executor down, if there is one, waiting for its
+  /// jobs: asioloop::run() does this before closing the loop.
+  /**
+   * @par asyncio equivalent
+   * `await loop.shutdown_default_executor()` (this one blocks)
+   */
+  void shutdown_default_executor();
+
   /// Returns true once close() has been called.
   bool is_closed() const noexcept { return core_->closed(); }
 
@@ -488,6 +540,7 @@ private:
   std::shared_ptr<detail::loop_core> core_;
   exception_handler exception_handler_;
   std::unique_ptr<signals> signals_;
+  std::shared_ptr<thread_pool_executor> default_executor_;
   bool running_ = false;
 };
 

@@ -1,0 +1,192 @@
+//
+// lib/thread_pool.cpp
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+
+#include <asioloop/thread_pool.hpp>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace asioloop {
+
+namespace detail {
+
+class thread_pool_core
+{
+public:
+  explicit thread_pool_core(std::size_t max) : max_(max) {}
+
+  std::size_t max() const noexcept { return max_; }
+
+  void push(std::unique_ptr<pool_job> job)
+  {
+    std::unique_lock lk(m_);
+    if (shutdown_)
+      throw broken_executor_error(
+          "submit() on a thread_pool_executor that was shut down");
+    pool_job* j = job.release();
+    if (tail_)
+      tail_->next_ = j;
+    else
+      head_ = j;
+    tail_ = j;
+    ++queued_;
+    // Wake a thread only if one is idle and not already woken for an
+    // earlier job; start one if all are busy.
+    if (idle_ > woken_)
+    {
+      ++woken_;
+      lk.unlock();
+      cv_.notify_one();
+    }
+    else if (threads_.size() < max_)
+      threads_.emplace_back([this] { work(); });
+  }
+
+  void shutdown(bool wait, bool cancel_futures)
+  {
+    pool_job* dropped = nullptr;
+    {
+      std::lock_guard lk(m_);
+      shutdown_ = true;
+      if (cancel_futures)
+      {
+        dropped = head_;
+        head_ = tail_ = nullptr;
+        queued_ = 0;
+        stop_.request_stop();
+      }
+    }
+    cv_.notify_all();
+    while (dropped)
+    {
+      std::unique_ptr<pool_job> j(dropped);
+      dropped = dropped->next_;
+      j->cancel();
+    }
+    if (wait)
+      join();
+  }
+
+  void join()
+  {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lk(m_);
+      threads.swap(threads_);
+    }
+    for (auto& t : threads)
+      if (t.get_id() == std::this_thread::get_id())
+        t.detach(); // a job that destroys its own pool: cannot join itself
+      else
+        t.join();
+  }
+
+private:
+  void work()
+  {
+    std::unique_lock lk(m_);
+    for (;;)
+    {
+      if (head_)
+      {
+        std::unique_ptr<pool_job> j(head_);
+        head_ = head_->next_;
+        if (!head_)
+          tail_ = nullptr;
+        --queued_;
+        auto stop = stop_.get_token();
+        lk.unlock();
+        j->run(std::move(stop));
+        j.reset();
+        lk.lock();
+        continue;
+      }
+      if (shutdown_)
+        return;
+      ++idle_;
+      cv_.wait(lk, [this] { return head_ || shutdown_ || woken_ > 0; });
+      --idle_;
+      if (woken_ > 0)
+        --woken_;
+    }
+  }
+
+  std::mutex m_;
+  std::condition_variable cv_;
+  pool_job* head_ = nullptr;
+  pool_job* tail_ = nullptr;
+  std::size_t queued_ = 0;
+  std::size_t idle_ = 0;
+  std::size_t woken_ = 0;
+  const std::size_t max_;
+  bool shutdown_ = false;
+  std::stop_source stop_;
+  std::vector<std::thread> threads_;
+};
+
+} // namespace detail
+
+thread_pool_executor::thread_pool_executor(std::size_t max_workers)
+{
+  if (max_workers == 0)
+    throw std::invalid_argument("thread_pool_executor needs at least one worker");
+  core_ = std::make_unique<detail::thread_pool_core>(max_workers);
+}
+
+thread_pool_executor::~thread_pool_executor()
+{
+  core_->shutdown(true, false);
+}
+
+std::size_t thread_pool_executor::default_max_workers() noexcept
+{
+  return std::min<std::size_t>(32, std::thread::hardware_concurrency() + 4);
+}
+
+std::size_t thread_pool_executor::max_workers() const noexcept
+{
+  return core_->max();
+}
+
+void thread_pool_executor::shutdown(bool wait, bool cancel_futures)
+{
+  core_->shutdown(wait, cancel_futures);
+}
+
+void event_loop::set_default_executor(std::shared_ptr<thread_pool_executor> executor)
+{
+  if (!executor)
+    throw std::invalid_argument("set_default_executor() needs an executor");
+  default_executor_ = std::move(executor);
+}
+
+thread_pool_executor& event_loop::default_executor()
+{
+  if (!default_executor_)
+  {
+    if (is_closed())
+      throw loop_closed_error("run_in_executor");
+    default_executor_ = std::make_shared<thread_pool_executor>();
+  }
+  return *default_executor_;
+}
+
+void event_loop::shutdown_default_executor()
+{
+  if (default_executor_)
+    default_executor_->shutdown(true);
+}
+
+void thread_pool_executor::push(std::unique_ptr<detail::pool_job> job)
+{
+  core_->push(std::move(job));
+}
+
+} // namespace asioloop

@@ -1,0 +1,332 @@
+//
+// test/thread_pool.cpp
+//
+// thread_pool_executor and run_in_executor: results and exceptions through
+// both paths, shutdown with pending jobs, a cancelled job leaving the queue,
+// the stop-token opt-in, and the default executor's lifetime.
+//
+
+#include <asioloop/thread_pool.hpp>
+
+#include "support/loop_fixture.hpp"
+
+#include <asioloop/compose.hpp>
+#include <asioloop/sleep.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <latch>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace asio = boost::asio;
+using asioloop::concurrent_future;
+using asioloop::event_loop;
+using asioloop::thread_pool_executor;
+using namespace std::chrono_literals;
+
+namespace {
+
+int twice(int x)
+{
+  return 2 * x;
+}
+
+std::string fails(std::string what)
+{
+  throw std::runtime_error(what);
+}
+
+asio::awaitable<void> nap()
+{
+  co_await asioloop::sleep(1ms);
+}
+
+/// Blocks a worker until released, so tests can fill the queue behind it.
+struct gate
+{
+  std::latch entered{1};
+  std::latch release{1};
+  void operator()()
+  {
+    entered.count_down();
+    release.wait();
+  }
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(pool)
+
+BOOST_AUTO_TEST_CASE(submit_returns_results_and_exceptions)
+{
+  thread_pool_executor pool{2};
+  BOOST_TEST(pool.max_workers() == 2u);
+  auto a = pool.submit(twice, 21);
+  auto b = pool.submit(fails, "broken");
+  auto c = pool.submit([](std::string s, int n) { return s + std::to_string(n); }, "n=", 3);
+  BOOST_TEST(a.result(10s) == 42);
+  BOOST_CHECK_EXCEPTION(b.result(10s), std::runtime_error,
+      [](const std::runtime_error& e) { return std::string(e.what()) == "broken"; });
+  BOOST_TEST(c.result(10s) == "n=3");
+}
+
+BOOST_AUTO_TEST_CASE(jobs_run_concurrently_up_to_max_workers)
+{
+  thread_pool_executor pool{3};
+  std::latch all_in{3};
+  std::vector<concurrent_future<void>> fs;
+  for (int i = 0; i < 3; ++i)
+    fs.push_back(pool.submit([&] { all_in.arrive_and_wait(); }));
+  for (auto& f : fs)
+    BOOST_TEST(f.wait_for(30s)); // would deadlock with fewer threads
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_runs_the_queued_jobs_then_refuses_more)
+{
+  std::atomic<int> ran{0};
+  thread_pool_executor pool{1};
+  std::vector<concurrent_future<void>> fs;
+  for (int i = 0; i < 50; ++i)
+    fs.push_back(pool.submit([&] { ++ran; }));
+  pool.shutdown();
+  BOOST_TEST(ran == 50);
+  for (auto& f : fs)
+    BOOST_TEST(f.done());
+  BOOST_CHECK_THROW(pool.submit(twice, 1), asioloop::broken_executor_error);
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_with_cancel_futures_cancels_what_has_not_started)
+{
+  thread_pool_executor pool{1};
+  gate g;
+  auto running = pool.submit(std::ref(g));
+  g.entered.wait();
+  std::atomic<bool> stopped{false};
+  auto stoppable = pool.submit([&](std::stop_token st) {
+    while (!st.stop_requested())
+      std::this_thread::sleep_for(1ms);
+    stopped = true;
+  });
+  auto queued = pool.submit(twice, 1);
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(50ms);
+    g.release.count_down();
+  });
+  pool.shutdown(true, true);
+  releaser.join();
+  BOOST_TEST(running.done());
+  BOOST_TEST(!running.cancelled());
+  BOOST_TEST(stoppable.cancelled());
+  BOOST_TEST(queued.cancelled());
+  BOOST_TEST(!stopped);
+}
+
+BOOST_AUTO_TEST_CASE(a_running_job_that_takes_a_stop_token_is_asked_to_stop)
+{
+  thread_pool_executor pool{1};
+  std::latch started{1};
+  auto f = pool.submit([&](std::stop_token st, int code) {
+    started.count_down();
+    while (!st.stop_requested())
+      std::this_thread::sleep_for(1ms);
+    return code;
+  }, 7);
+  started.wait();
+  pool.shutdown(true, true);
+  BOOST_TEST(f.result() == 7);
+}
+
+BOOST_AUTO_TEST_CASE(a_cancelled_queued_job_never_runs)
+{
+  thread_pool_executor pool{1};
+  gate g;
+  auto running = pool.submit(std::ref(g));
+  g.entered.wait();
+  std::atomic<bool> ran{false};
+  auto queued = pool.submit([&] { ran = true; });
+  BOOST_TEST(queued.cancel());
+  g.release.count_down();
+  pool.shutdown();
+  BOOST_TEST(queued.cancelled());
+  BOOST_TEST(!ran);
+}
+
+BOOST_AUTO_TEST_CASE(bad_arguments_are_refused)
+{
+  BOOST_CHECK_THROW(thread_pool_executor{0}, std::invalid_argument);
+  BOOST_TEST(thread_pool_executor::default_max_workers() >= 5u);
+  BOOST_TEST(thread_pool_executor::default_max_workers() <= 32u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- run_in_executor ------------------------------------------------------
+
+BOOST_AUTO_TEST_SUITE(loop_side)
+
+asio::awaitable<std::string> results_and_exceptions(thread_pool_executor& pool)
+{
+  auto& loop = asioloop::get_running_loop();
+  std::string out = std::to_string(co_await loop.run_in_executor(pool, twice, 21));
+  out += ",";
+  out += std::to_string(co_await loop.run_in_executor(nullptr, twice, 4));
+  out += ",";
+  out += std::to_string(co_await asioloop::to_thread([](int a, int b) { return a + b; }, 2, 3));
+  try
+  {
+    co_await loop.run_in_executor(nullptr, fails, "from a thread");
+  }
+  catch (const std::runtime_error& e)
+  {
+    out += std::string(",") + e.what();
+  }
+  co_return out;
+}
+
+BOOST_AUTO_TEST_CASE(results_and_exceptions_reach_the_loop)
+{
+  thread_pool_executor pool{2};
+  event_loop loop;
+  BOOST_TEST(loop.run_until_complete(results_and_exceptions(pool)) == "42,8,5,from a thread");
+}
+
+asio::awaitable<int> blocking_pair()
+{
+  // Each job waits for the other: only concurrent threads can finish them.
+  auto both = std::make_shared<std::latch>(2);
+  auto meet = [both] {
+    both->arrive_and_wait();
+    return 1;
+  };
+  auto [a, b] = co_await asioloop::gather(
+      asioloop::to_thread(meet), asioloop::to_thread(meet));
+  co_return a + b;
+}
+
+BOOST_AUTO_TEST_CASE(blocking_functions_run_concurrently_on_the_default_executor)
+{
+  event_loop loop;
+  BOOST_TEST(loop.run_until_complete(blocking_pair()) == 2);
+}
+
+BOOST_AUTO_TEST_CASE(cancelling_a_queued_job_takes_it_off_the_queue)
+{
+  thread_pool_executor pool{1};
+  event_loop loop;
+  gate g;
+  auto blocker = pool.submit(std::ref(g));
+  g.entered.wait();
+  std::atomic<bool> ran{false};
+  auto fut = loop.run_in_executor(pool, [&] {
+    ran = true;
+    return 1;
+  });
+  BOOST_TEST(fut.cancel());
+  // The cancellation reaches the job through the loop.
+  loop.run_until_complete(nap());
+  g.release.count_down();
+  pool.shutdown();
+  BOOST_TEST(fut.cancelled());
+  BOOST_TEST(!ran);
+}
+
+BOOST_AUTO_TEST_CASE(a_running_job_that_takes_a_stop_token_is_stopped_by_cancel)
+{
+  thread_pool_executor pool{1};
+  event_loop loop;
+  auto started = std::make_shared<std::latch>(1);
+  std::atomic<bool> saw_stop{false};
+  auto fut = loop.run_in_executor(pool, [&, started](std::stop_token st, int code) {
+    started->count_down();
+    while (!st.stop_requested())
+      std::this_thread::sleep_for(1ms);
+    saw_stop = true;
+    return code;
+  }, 9);
+  started->wait();
+  fut.cancel();
+  loop.run_until_complete(nap()); // the stop request goes out as loop work
+  pool.shutdown();                // returns only once the job has stopped
+  BOOST_TEST(saw_stop);
+  BOOST_TEST(fut.cancelled());
+}
+
+asio::awaitable<void> leave_a_job_running(std::shared_ptr<std::atomic<bool>> finished)
+{
+  (void)asioloop::to_thread([finished] {
+    std::this_thread::sleep_for(50ms);
+    *finished = true;
+  });
+  co_return;
+}
+
+BOOST_AUTO_TEST_CASE(asioloop_run_waits_for_the_default_executor)
+{
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  asioloop::run(leave_a_job_running(finished));
+  BOOST_TEST(*finished);
+}
+
+asio::awaitable<std::chrono::nanoseconds> virtual_wait()
+{
+  auto& loop = asioloop::get_running_loop();
+  const auto t0 = loop.time();
+  loop.call_later(10s, [] {});
+  co_await loop.run_in_executor(nullptr, [] { std::this_thread::sleep_for(30ms); });
+  co_return loop.time() - t0;
+}
+
+BOOST_AUTO_TEST_CASE(virtual_time_waits_for_executor_jobs)
+{
+  event_loop loop{asioloop::virtual_clock};
+  // The clock would jump to the 10 s timer if the job did not count.
+  BOOST_TEST(loop.run_until_complete(virtual_wait()) < 10s);
+}
+
+BOOST_AUTO_TEST_CASE(a_replaced_default_executor_is_used_and_shut_down_on_close)
+{
+  auto pool = std::make_shared<thread_pool_executor>(1);
+  std::thread::id worker;
+  {
+    event_loop loop;
+    loop.set_default_executor(pool);
+    BOOST_TEST(&loop.default_executor() == pool.get());
+    auto id = loop.run_until_complete(loop.run_in_executor(
+        nullptr, [] { return std::this_thread::get_id(); }));
+    BOOST_TEST((id != std::this_thread::get_id()));
+    loop.close();
+    BOOST_CHECK_THROW(loop.run_in_executor(nullptr, twice, 1), asioloop::loop_closed_error);
+  }
+  BOOST_CHECK_THROW(pool->submit(twice, 1), asioloop::broken_executor_error);
+  BOOST_CHECK_THROW(event_loop{}.set_default_executor(nullptr), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_with_pending_jobs_leaves_no_loop_future_hanging)
+{
+  thread_pool_executor pool{1};
+  event_loop loop;
+  gate g;
+  auto blocker = pool.submit(std::ref(g));
+  g.entered.wait();
+  std::vector<asioloop::future<int>> fs;
+  for (int i = 0; i < 5; ++i)
+    fs.push_back(loop.run_in_executor(pool, twice, i));
+  pool.shutdown(false, true);
+  g.release.count_down();
+  asioloop::test::run_until(loop, [&] {
+    for (auto& f : fs)
+      if (!f.done())
+        return false;
+    return true;
+  });
+  for (auto& f : fs)
+    BOOST_TEST(f.cancelled());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
