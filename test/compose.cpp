@@ -172,8 +172,8 @@ BOOST_AUTO_TEST_CASE(gather_of_nothing_is_done_at_once)
 
 BOOST_AUTO_TEST_CASE(gather_raises_the_first_exception_and_reports_later_ones)
 {
+  handler_log log; // outlives the loop, whose close() may report
   event_loop loop{asioloop::virtual_clock};
-  handler_log log;
   log.install(loop);
   auto slow_ok = loop.create_task(after(30ms, "ok"));
   auto g = asioloop::gather(fail_after(10ms, "first"), fail_after(20ms, "second"),
@@ -493,8 +493,8 @@ asio::awaitable<std::string> wait_first_exception(event_loop& loop)
 
 BOOST_AUTO_TEST_CASE(wait_first_exception_returns_on_a_failure_or_when_all_are_done)
 {
+  handler_log log; // outlives the loop, whose close() may report
   event_loop loop{asioloop::virtual_clock};
-  handler_log log;
   log.install(loop);
   BOOST_TEST(loop.run_until_complete(wait_first_exception(loop)) == "1110");
 }
@@ -606,8 +606,8 @@ BOOST_AUTO_TEST_CASE(shield_keeps_the_work_running_when_the_waiter_is_cancelled)
 
 BOOST_AUTO_TEST_CASE(shield_passes_results_and_reports_unseen_failures)
 {
+  handler_log log; // outlives the loop, whose close() may report
   event_loop loop{asioloop::virtual_clock};
-  handler_log log;
   log.install(loop);
   BOOST_TEST(loop.run_until_complete(asioloop::shield(
                  loop.create_task(after(1ms, "through")))) == "through");
