@@ -12,6 +12,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -229,6 +230,50 @@ void w5(long n)
   bench::out("W5", "asio", "throughput", n / bench::seconds(t0, t_end), "ops/s");
 }
 
+// W6: n trivial functions posted to an asio::thread_pool (cores + 4
+// threads, as the default executors), each posting its result back to the
+// io_context; batches of 1,000 complete before the next is sent.
+void w6(long n)
+{
+  constexpr long batch = 1000;
+  asio::io_context ioc(1);
+  asio::thread_pool pool(std::min(32u, std::thread::hardware_concurrency() + 4));
+  long long total = 0;
+  long left = 0;
+  long next = 0;
+  bench_clock::time_point t0, t1;
+  std::function<void()> send_batch = [&] {
+    left = batch;
+    for (long i = next; i < next + batch; ++i)
+      asio::post(pool, [&, i] {
+        long v = i + 1;
+        asio::post(ioc, [&, v] {
+          total += v;
+          if (--left == 0)
+          {
+            next += batch;
+            if (next < n)
+              send_batch();
+            else
+              t1 = bench_clock::now();
+          }
+        });
+      });
+  };
+  auto work = asio::make_work_guard(ioc);
+  asio::post(ioc, [&] {
+    t0 = bench_clock::now();
+    send_batch();
+  });
+  // Runs until the last batch is in.
+  while (t1 == bench_clock::time_point{} && ioc.run_one() > 0)
+  {
+  }
+  pool.join();
+  bench::check(total == static_cast<long long>(n) * (n + 1) / 2, "W6 sum");
+  bench::out("W6", "asio", "throughput", n / bench::seconds(t0, t1), "jobs/s");
+}
+
 // W7: an io_context runs in a second thread; this thread does n sequential
 // round trips of asio::post + std::promise.
 void w7(long n)
@@ -327,8 +372,11 @@ w9_worker w9_fork()
   bench::check(w.pid >= 0, "W9 fork");
   if (w.pid == 0)
   {
-    ::close(req[1]);
-    ::close(rsp[0]);
+    // Only this worker's two ends: another worker's kept open would hide
+    // the EOF that ends it.
+    for (int fd = 3; fd < 1024; ++fd)
+      if (fd != req[0] && fd != rsp[1])
+        ::close(fd);
     long long m[2];
     while (::read(req[0], m, sizeof m) == sizeof m)
     {
@@ -436,6 +484,7 @@ int main(int argc, char** argv)
           {"W3", {200'000, w3}},
           {"W4", {200'000, w4}},
           {"W5", {500'000, w5}},
+          {"W6", {100'000, w6}},
           {"W7", {20'000, w7}},
           {"W8", {1'000'000, w8}},
           {"W9", {2'000, w9}},

@@ -15,6 +15,7 @@
 #include <asioloop/queue.hpp>
 #include <asioloop/sleep.hpp>
 #include <asioloop/task.hpp>
+#include <asioloop/thread_pool.hpp>
 
 #include "bench_common.hpp"
 
@@ -312,6 +313,44 @@ asio::awaitable<int> w7_trivial()
   co_return 1;
 }
 
+// W6: n trivial functions through the default executor with
+// run_in_executor, gathered in batches of 1,000 (after one untimed batch
+// that starts the pool's threads, as the peers do).
+long w6_fn(long x)
+{
+  return x + 1;
+}
+
+void w6(long n, bool embedded)
+{
+  harness h(embedded);
+  constexpr long batch = 1000;
+  long long total = 0;
+  bench_clock::time_point t0, t1;
+  auto main = [&]() -> asio::awaitable<void> {
+    auto& loop = *h.loop;
+    auto run_batch = [&](long from) {
+      std::vector<asioloop::future<long>> fs;
+      fs.reserve(batch);
+      for (long i = from; i < from + batch; ++i)
+        fs.push_back(loop.run_in_executor(nullptr, w6_fn, i));
+      return asioloop::gather(std::move(fs));
+    };
+    co_await run_batch(0);
+    t0 = bench_clock::now();
+    for (long b = 0; b < n; b += batch)
+      for (long v : co_await run_batch(b))
+        total += v;
+    t1 = bench_clock::now();
+  };
+  h.run([&] {
+    h.loop->create_task(main()).add_done_callback(
+        [&](const asioloop::future<void>&) { h.finish(); });
+  });
+  bench::check(total == static_cast<long long>(n) * (n + 1) / 2, "W6 sum");
+  bench::out("W6", h.impl(), "throughput", n / bench::seconds(t0, t1), "jobs/s");
+}
+
 // W7: a loop runs in a loop_thread; this thread does n sequential
 // run_coroutine_threadsafe(trivial(), loop).result() round trips.
 void w7(long n)
@@ -425,6 +464,7 @@ int main(int argc, char** argv)
           {"W3", {200'000, both<w3>}},
           {"W4", {200'000, both<w4>}},
           {"W5", {500'000, both<w5>}},
+          {"W6", {100'000, both<w6>}},
           {"W7", {20'000, w7}},
           {"W8", {1'000'000, both<w8>}},
           {"W9", {2'000, w9}},

@@ -256,6 +256,32 @@ def w5(loop_name, n):
     report("W5", loop_name, "throughput", n / elapsed, "ops/s")
 
 
+# W6: n trivial functions through the default executor with run_in_executor,
+# gathered in batches of 1,000, after one untimed batch that starts the
+# executor's threads.
+def _w6_fn(x):
+    return x + 1
+
+
+def w6(loop_name, n, batch=1000):
+    async def main(loop):
+        await asyncio.gather(
+            *[loop.run_in_executor(None, _w6_fn, i) for i in range(batch)])
+        total = 0
+        t0 = clock()
+        for b in range(0, n, batch):
+            res = await asyncio.gather(
+                *[loop.run_in_executor(None, _w6_fn, i)
+                  for i in range(b, b + batch)])
+            total += sum(res)
+        return total, clock() - t0
+
+    total, elapsed = run_in_loop(loop_name, main)
+    check(total == n * (n + 1) // 2, f"W6 summed {total}")
+    report("W6", loop_name, "N", n, "jobs")
+    report("W6", loop_name, "throughput", n / elapsed, "jobs/s")
+
+
 # W7: the loop runs run_forever in a second thread; this (main) thread does n
 # sequential run_coroutine_threadsafe(trivial(), loop).result() round trips.
 async def w7_trivial():
@@ -403,6 +429,7 @@ WORKLOADS = {
     "W3": (w3, 200_000),
     "W4": (w4, 200_000),
     "W5": (w5, 500_000),
+    "W6": (w6, 100_000),
     "W7": (w7, 20_000),
     "W8": (w8, 1_000_000),
     "W9": (w9, 2_000),
