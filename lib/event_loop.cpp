@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <thread>
 #include <map>
 #include <stdexcept>
 
@@ -466,6 +467,12 @@ void loop_core::discard(callback_node* list) noexcept
   }
 }
 
+void loop_core::wait_for_pushes() const noexcept
+{
+  while (pushing_.load(std::memory_order_acquire) != 0)
+    std::this_thread::yield();
+}
+
 void loop_core::close() noexcept
 {
   closed_.store(true, std::memory_order_seq_cst);
@@ -552,6 +559,9 @@ event_loop::~event_loop()
     running_ = false;
     close();
   }
+  // A thread that has just queued the callback this loop last ran may still
+  // be inside Asio's post to the io_context.
+  core_->wait_for_pushes();
   ctx_.reset();
   core_->detach_owner();
 }

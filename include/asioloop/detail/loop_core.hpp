@@ -146,6 +146,15 @@ public:
   /// Queues @c n from any thread.
   void push_remote(callback_node* n) noexcept
   {
+    // Counted until the wake-up below is over: the loop may run the node and
+    // its owner destroy the io_context while this thread is still inside
+    // Asio's post (see wait_for_pushes()).
+    struct counted
+    {
+      std::atomic<int>& c;
+      explicit counted(std::atomic<int>& n) noexcept : c(n) { c.fetch_add(1, std::memory_order_seq_cst); }
+      ~counted() { c.fetch_sub(1, std::memory_order_release); }
+    } in_flight(pushing_);
     // Once the node is published the loop may take it and relink it: read
     // only the local copy of the previous head afterwards.
     callback_node* head = inbox_.load(std::memory_order_relaxed);
@@ -163,6 +172,11 @@ public:
     if (head == nullptr)
       schedule_drain();
   }
+
+  /// Waits until no other thread is inside push_remote(). Called after
+  /// close() (pushes then discard themselves without touching Asio) and
+  /// before the owned io_context is destroyed.
+  void wait_for_pushes() const noexcept;
 
   /// Adds @c n (one reference) to the timer heap, due at @c when. Any
   /// thread: outside loop work the insertion travels through the inbox.
@@ -351,6 +365,7 @@ private:
   std::atomic<callback_node*> inbox_{nullptr};
   std::atomic<bool> scheduled_{false};
   std::atomic<bool> closed_{false};
+  std::atomic<int> pushing_{0}; // threads inside push_remote()
   std::atomic<bool> sealed_{false}; // close() is over: pushes discard themselves
 };
 
