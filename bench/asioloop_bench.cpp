@@ -25,6 +25,7 @@
 #include <memory>
 #include <vector>
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <thread>
@@ -381,6 +382,12 @@ void w7(long n)
 // result()), to set beside the raw pipe round trip of asio_bench.
 int w9_double(int x) { return x * 2; }
 
+int w9_die()
+{
+  ::kill(::getpid(), SIGKILL);
+  return 0;
+}
+
 template <typename T>
 asio::awaitable<T> w9_wait(asioloop::concurrent_future<T> f)
 {
@@ -422,11 +429,31 @@ void w9(long n)
     bench::check(r == 2 * i, "W9 round trip");
   }
   std::sort(lat.begin(), lat.end());
+
+  // A worker killed mid-call: from submit to the call's failure (the issue
+  // asks for under 100 ms). Each one also costs the pool a replacement.
+  std::vector<double> deaths;
+  for (int i = 0; i < 5; ++i)
+  {
+    const auto s = bench_clock::now();
+    try
+    {
+      pool.submit(w9_die).result();
+      bench::check(false, "W9 a killed worker's call did not fail");
+    }
+    catch (const asioloop::broken_executor_error&)
+    {
+    }
+    deaths.push_back(std::chrono::duration<double, std::milli>(bench_clock::now() - s).count());
+    pool.submit(w9_double, 1).result(); // the replacement is up
+  }
+  std::sort(deaths.begin(), deaths.end());
   pool.shutdown(true);
   bench::out("W9", "asioloop", "throughput", n / bench::seconds(t0, t1), "jobs/s");
   bench::out("W9", "asioloop", "cold_start_first_result",
       std::chrono::duration<double, std::milli>(c1 - c0).count(), "ms");
   bench::out("W9", "asioloop", "round_trip_p50", lat[n / 2], "us");
+  bench::out("W9", "asioloop", "killed_worker_to_error", deaths[2], "ms");
 }
 
 // Each mode runs in a child process of its own, so that neither inherits

@@ -17,11 +17,13 @@
 #include <asioloop/future.hpp>
 #include <asioloop/handle.hpp>
 #include <asioloop/loop_thread.hpp>
+#include <asioloop/process_pool.hpp>
 #include <asioloop/queue.hpp>
 #include <asioloop/sleep.hpp>
 #include <asioloop/sync.hpp>
 #include <asioloop/task.hpp>
 #include <asioloop/task_group.hpp>
+#include <asioloop/thread_pool.hpp>
 #include <asioloop/version.hpp>
 
 #endif // ASIOLOOP_ASIOLOOP_HPP

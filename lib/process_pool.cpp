@@ -1,0 +1,1333 @@
+//
+// lib/process_pool.cpp
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+// The process pool, both sides of it.
+//
+// Parent: one I/O thread with its own io_context spawns the workers
+// (posix_spawn of /proc/self/exe: glibc's clone(CLONE_VM|CLONE_VFORK), whose
+// cost does not grow with the parent's memory as fork()'s does), drives
+// their sockets, reaps them, and completes the futures. Boost.Process v2
+// (1.81) is not used: its vfork_launcher calls io_context::notify_fork(
+// fork_child) inside the vfork child, which shares the parent's memory and
+// so rewrites the parent's reactor (its epoll descriptor); its default
+// launcher forks.
+//
+// Worker: the same executable, started with a flag in argv[1]. A
+// constructor in this file recognizes it, finishes the program's static
+// initialization itself (so jobs see the executable's globals constructed),
+// serves calls on fd 3 until EOF, and _exit()s: the program's main never runs.
+//
+// Messages, both ways: a 4-byte length, then a kind (requests) or status
+// (responses) byte, then the body (serializer.hpp's native format).
+//
+
+#include <asioloop/process_pool.hpp>
+
+#include <boost/asio/error.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/core/demangle.hpp>
+
+#include <cxxabi.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace asioloop {
+
+namespace asio = boost::asio;
+
+namespace detail {
+namespace {
+
+constexpr char worker_flag[] = "--asioloop-process-worker=1";
+constexpr char worker_env[] = "ASIOLOOP_PROCESS_WORKER";
+constexpr int worker_fd = 3;
+
+// Request kinds and response statuses.
+constexpr char kind_call = 'C';
+constexpr char kind_init = 'I';
+constexpr char status_result = 'R';
+constexpr char status_error = 'E';
+constexpr char status_init_failed = 'F';
+
+// Room for the header and the kind byte around a body of the largest size.
+constexpr std::size_t frame_slack = 64;
+
+// ------------------------------------------------------------ modules
+
+/// A loaded ELF module: where it is, and what build it is.
+struct module_info
+{
+  std::uintptr_t base = 0; // dlpi_addr: addresses are base + offset
+  std::uintptr_t lo = 0, hi = 0; // the span of its PT_LOAD segments
+  std::string id; // the GNU build-id, or a file identity if it has none
+  std::string name;
+  const ElfW(Phdr)* phdr = nullptr;
+  int phnum = 0;
+  bool main = false;
+};
+
+std::string file_identity(const char* path)
+{
+  struct stat st;
+  if (!path || !*path || ::stat(path, &st) != 0)
+    return {};
+  return "file:" + std::to_string(st.st_dev) + ':' + std::to_string(st.st_ino) + ':'
+      + std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) + '.'
+      + std::to_string(st.st_mtim.tv_nsec);
+}
+
+std::string build_id(const module_info& m)
+{
+  for (int i = 0; i < m.phnum; ++i)
+  {
+    const auto& ph = m.phdr[i];
+    if (ph.p_type != PT_NOTE)
+      continue;
+    const char* p = reinterpret_cast<const char*>(m.base + ph.p_vaddr);
+    const char* end = p + ph.p_memsz;
+    while (p + sizeof(ElfW(Nhdr)) <= end)
+    {
+      const auto* nh = reinterpret_cast<const ElfW(Nhdr)*>(p);
+      const char* name = p + sizeof(ElfW(Nhdr));
+      const char* desc = name + ((nh->n_namesz + 3) & ~3u);
+      const char* next = desc + ((nh->n_descsz + 3) & ~3u);
+      if (next > end)
+        break;
+      if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4
+          && std::memcmp(name, "GNU", 4) == 0)
+        return std::string("gnu:") + std::string(desc, nh->n_descsz);
+      p = next;
+    }
+  }
+  return file_identity(m.main ? "/proc/self/exe" : m.name.c_str());
+}
+
+std::vector<module_info> list_modules(bool with_ids)
+{
+  std::vector<module_info> mods;
+  ::dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* data) -> int {
+        auto& v = *static_cast<std::vector<module_info>*>(data);
+        module_info m;
+        m.base = info->dlpi_addr;
+        m.name = info->dlpi_name ? info->dlpi_name : "";
+        m.phdr = info->dlpi_phdr;
+        m.phnum = info->dlpi_phnum;
+        m.main = v.empty(); // the main program comes first
+        bool any = false;
+        for (int i = 0; i < m.phnum; ++i)
+        {
+          const auto& ph = m.phdr[i];
+          if (ph.p_type != PT_LOAD)
+            continue;
+          const std::uintptr_t a = m.base + ph.p_vaddr, b = a + ph.p_memsz;
+          m.lo = any ? std::min(m.lo, a) : a;
+          m.hi = any ? std::max(m.hi, b) : b;
+          any = true;
+        }
+        if (any)
+          v.push_back(std::move(m));
+        return 0;
+      },
+      &mods);
+  if (with_ids)
+    for (auto& m : mods)
+      m.id = build_id(m);
+  return mods;
+}
+
+/// The modules, looked up on every submit: built once, replaced (and the
+/// old table kept, as readers may hold it) only when code from a module
+/// loaded later is sent.
+std::atomic<const std::vector<module_info>*> module_table{nullptr};
+std::mutex module_table_mutex;
+
+const module_info* find_module(const std::vector<module_info>& t, std::uintptr_t a)
+{
+  for (const auto& m : t)
+    if (a >= m.lo && a < m.hi)
+      return &m;
+  return nullptr;
+}
+
+const module_info* module_of(std::uintptr_t a)
+{
+  const auto* t = module_table.load(std::memory_order_acquire);
+  if (t)
+    if (const auto* m = find_module(*t, a))
+      return m;
+  std::lock_guard lk(module_table_mutex);
+  t = module_table.load(std::memory_order_acquire);
+  if (t)
+    if (const auto* m = find_module(*t, a))
+      return m;
+  auto* fresh = new std::vector<module_info>(list_modules(true));
+  module_table.store(fresh, std::memory_order_release); // the old one leaks, on purpose
+  return find_module(*fresh, a);
+}
+
+// ------------------------------------------------------------ worker
+
+/// Resolves a code reference written by pp_write_code; null (with @c err
+/// set) if this process has no such module or the offset is outside it.
+const void* resolve_code(wire_reader& r, std::string& err)
+{
+  const auto n = r.get<std::uint8_t>();
+  if (n == 0)
+  {
+    (void)r.get<std::uint64_t>();
+    return nullptr;
+  }
+  std::string id(r.take(n), n);
+  const auto off = r.get<std::uint64_t>();
+  const auto* t = module_table.load(std::memory_order_acquire);
+  for (const auto& m : *t)
+    if (m.id == id)
+    {
+      const std::uintptr_t a = m.base + off;
+      if (a < m.lo || a >= m.hi)
+        break;
+      return reinterpret_cast<const void*>(a);
+    }
+  std::string hex;
+  for (unsigned char c : id.substr(0, 4) == "gnu:" ? id.substr(4) : id)
+  {
+    static const char digits[] = "0123456789abcdef";
+    hex += digits[c >> 4];
+    hex += digits[c & 15];
+  }
+  err = "the worker process cannot identify the function to call: no module with "
+        "build-id "
+      + hex
+      + " is loaded in it (the executable or a shared library was rebuilt, or "
+        "the code is in a library the parent loaded with dlopen()); nothing was "
+        "called";
+  return nullptr;
+}
+
+void describe_current_exception(std::string& type, std::string& message) noexcept
+{
+  try
+  {
+    try
+    {
+      throw;
+    }
+    catch (const remote_error& e)
+    {
+      type = e.type_name();
+      message = e.what();
+      if (message.compare(0, type.size() + 2, type + ": ") == 0)
+        message.erase(0, type.size() + 2);
+    }
+    catch (const std::exception& e)
+    {
+      type = boost::core::demangle(typeid(e).name());
+      message = e.what();
+    }
+    catch (...)
+    {
+      const std::type_info* ti = abi::__cxa_current_exception_type();
+      type = ti ? boost::core::demangle(ti->name()) : "unknown exception";
+      message = "an exception not derived from std::exception: its value "
+                "cannot be sent, only its type";
+    }
+  }
+  catch (...)
+  {
+    type = "unknown exception";
+    message = "(the exception could not be described: out of memory)";
+  }
+}
+
+bool write_full(int fd, const char* p, std::size_t n)
+{
+  while (n > 0)
+  {
+    // MSG_NOSIGNAL: a dead parent is an error here, not a SIGPIPE.
+    const ssize_t r = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (r > 0)
+    {
+      p += r;
+      n -= static_cast<std::size_t>(r);
+    }
+    else if (r < 0 && errno == EINTR)
+      continue;
+    else
+      return false;
+  }
+  return true;
+}
+
+void flush_output() noexcept
+{
+  try
+  {
+    std::cout.flush();
+    std::cerr.flush();
+  }
+  catch (...)
+  {
+  }
+  std::fflush(nullptr);
+}
+
+void put_error(std::string& out, char status, const std::string& type,
+    const std::string& message, std::size_t max)
+{
+  out.resize(pp_header_size);
+  out[4] = status;
+  wire_writer w(out);
+  w.put(type.size() > 4096 ? type.substr(0, 4096) : type);
+  w.put(message.size() > max / 2 ? message.substr(0, max / 2) + "..." : message);
+}
+
+/// The worker's end of the socket, read in blocks: calls sent ahead arrive
+/// together and cost one read() between them.
+class request_reader
+{
+public:
+  /// The next message (kind byte and body); false at EOF or on an error.
+  bool next(std::size_t max, const char*& p, std::size_t& n)
+  {
+    if (beg_ == end_)
+      beg_ = end_ = 0;
+    if (!fill(4))
+      return false;
+    std::uint32_t len;
+    std::memcpy(&len, buf_.data() + beg_, 4);
+    if (len == 0 || len > max + frame_slack)
+      ::_exit(3); // not our parent's doing: stop at once
+    if (!fill(4 + std::size_t(len)))
+      return false;
+    p = buf_.data() + beg_ + 4;
+    n = len;
+    beg_ += 4 + std::size_t(len);
+    return true;
+  }
+
+private:
+  bool fill(std::size_t need)
+  {
+    if (end_ - beg_ >= need)
+      return true;
+    if (buf_.size() - beg_ < need)
+    {
+      std::memmove(buf_.data(), buf_.data() + beg_, end_ - beg_);
+      end_ -= beg_;
+      beg_ = 0;
+      if (buf_.size() < need)
+        buf_.resize(std::max(need, buf_.size() * 2));
+    }
+    while (end_ - beg_ < need)
+    {
+      const ssize_t r = ::read(worker_fd, buf_.data() + end_, buf_.size() - end_);
+      if (r > 0)
+        end_ += static_cast<std::size_t>(r);
+      else if (!(r < 0 && errno == EINTR))
+        return false;
+    }
+    return true;
+  }
+
+  std::vector<char> buf_ = std::vector<char>(64 * 1024);
+  std::size_t beg_ = 0, end_ = 0;
+};
+
+/// Serves calls on fd 3 until the parent closes it.
+[[noreturn]] void serve(std::size_t max)
+{
+  request_reader in;
+  std::string out;
+  for (;;)
+  {
+    const char* msg;
+    std::size_t len;
+    if (!in.next(max, msg, len))
+      break;
+    const char kind = msg[0];
+    wire_reader r(msg + 1, len - 1);
+    out.resize(pp_header_size);
+    out[4] = status_result;
+    bool init_failed = false;
+    try
+    {
+      std::string err;
+      if (kind == kind_init)
+      {
+        const void* fn = resolve_code(r, err);
+        if (!fn)
+          throw remote_error("asioloop::unknown_function", err);
+        try
+        {
+          reinterpret_cast<void (*)()>(const_cast<void*>(fn))();
+        }
+        catch (...)
+        {
+          init_failed = true;
+          throw;
+        }
+        flush_output();
+        continue; // no response: calls follow right behind
+      }
+      const void* tramp = resolve_code(r, err);
+      if (!tramp)
+        throw remote_error("asioloop::unknown_function", err);
+      const void* fn = resolve_code(r, err);
+      if (!err.empty())
+        throw remote_error("asioloop::unknown_function", err);
+      wire_writer w(out);
+      reinterpret_cast<pp_trampoline>(const_cast<void*>(tramp))(fn, r, w);
+      if (out.size() - pp_header_size > max)
+        throw remote_error("asioloop::message_too_large",
+            "the result is " + std::to_string(out.size() - pp_header_size)
+                + " bytes, more than max_message_size (" + std::to_string(max)
+                + "); return less, or raise the pool's max_message_size");
+    }
+    catch (...)
+    {
+      std::string type, message;
+      describe_current_exception(type, message);
+      try
+      {
+        put_error(out, init_failed ? status_init_failed : status_error, type, message, max);
+      }
+      catch (...)
+      {
+        put_error(out, init_failed ? status_init_failed : status_error,
+            "std::bad_alloc", "out of memory while sending an exception", max);
+      }
+    }
+    flush_output();
+    const auto out_len = static_cast<std::uint32_t>(out.size() - 4);
+    std::memcpy(out.data(), &out_len, 4);
+    if (!write_full(worker_fd, out.data(), out.size()))
+      break;
+    if (init_failed)
+      ::_exit(1);
+  }
+  flush_output();
+  ::_exit(0);
+}
+
+/// Runs the init functions of @c m after @c from (all of them if null).
+void run_init_array(const module_info& m, void (*from)(int, char**, char**), int argc,
+    char** argv, char** envp)
+{
+  const ElfW(Dyn)* dyn = nullptr;
+  for (int i = 0; i < m.phnum; ++i)
+    if (m.phdr[i].p_type == PT_DYNAMIC)
+      dyn = reinterpret_cast<const ElfW(Dyn)*>(m.base + m.phdr[i].p_vaddr);
+  if (!dyn)
+    return;
+  std::uintptr_t init = 0, array = 0, array_size = 0;
+  for (; dyn->d_tag != DT_NULL; ++dyn)
+  {
+    if (dyn->d_tag == DT_INIT)
+      init = dyn->d_un.d_ptr;
+    else if (dyn->d_tag == DT_INIT_ARRAY)
+      array = dyn->d_un.d_ptr;
+    else if (dyn->d_tag == DT_INIT_ARRAYSZ)
+      array_size = dyn->d_un.d_val;
+  }
+  // Whether the loader relocated these entries in place varies: accept both.
+  auto address = [&](std::uintptr_t a) { return a >= m.lo && a < m.hi ? a : a + m.base; };
+  using init_fn = void (*)(int, char**, char**);
+  auto* first = array ? reinterpret_cast<init_fn*>(address(array)) : nullptr;
+  auto* last = first ? first + array_size / sizeof(init_fn) : nullptr;
+  if (from)
+  {
+    first = first ? std::find(first, last, from) : nullptr;
+    if (first == last || !first)
+      return; // not found: nothing known to run after it
+    ++first;
+  }
+  else if (init)
+    reinterpret_cast<void (*)(int, char**, char**)>(address(init))(argc, argv, envp);
+  for (; first != last; ++first)
+    if (*first && reinterpret_cast<std::uintptr_t>(*first) != std::uintptr_t(-1))
+      (*first)(argc, argv, envp);
+}
+
+void worker_hook(int argc, char** argv, char** envp);
+
+/// A worker's life: set up, finish the program's static initialization,
+/// serve, exit. Never returns to the program's startup.
+[[noreturn]] void worker_main(int argc, char** argv, char** envp)
+{
+  // Die with the pool's thread, and make sure it had not died already.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  const long parent = argc > 2 ? std::strtol(argv[2], nullptr, 10) : 0;
+  if (parent == 0 || ::getppid() != parent)
+    ::_exit(125);
+  const std::size_t max = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 0;
+  struct stat st;
+  if (max == 0 || ::fstat(worker_fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+  {
+    std::fputs("asioloop: started as a process-pool worker without the pool's "
+               "socket: exiting\n",
+        stderr);
+    ::_exit(125);
+  }
+  // A subprocess that a job starts must not keep the socket open.
+  ::fcntl(worker_fd, F_SETFD, FD_CLOEXEC);
+  ::unsetenv(worker_env);
+
+  // The static initialization the program would have done before main:
+  // the rest of this module's, then the executable's if this is a shared
+  // library (a library's constructors run before the executable's).
+  auto mods = list_modules(false);
+  const auto self = reinterpret_cast<std::uintptr_t>(&worker_hook);
+  const module_info* here = find_module(mods, self);
+  if (here)
+    run_init_array(*here, &worker_hook, argc, argv, envp);
+  if (here && !here->main && !mods.empty() && mods.front().main)
+    run_init_array(mods.front(), nullptr, argc, argv, envp);
+
+  module_table.store(new std::vector<module_info>(list_modules(true)),
+      std::memory_order_release);
+  serve(max);
+}
+
+// The worker hook: a constructor, so that it runs before main. glibc passes
+// (argc, argv, envp) to ELF constructors.
+__attribute__((constructor, used)) void worker_hook(int argc, char** argv, char** envp)
+{
+  if (argc > 1 && argv && argv[1] && std::strcmp(argv[1], worker_flag) == 0)
+    worker_main(argc, argv, envp);
+}
+
+// ------------------------------------------------------------ parent
+
+std::string describe_status(int pid, int status, bool known)
+{
+  std::string s = "worker process " + std::to_string(pid);
+  if (!known)
+    return s + " ended, its exit status unknown (reaped elsewhere, or SIGCHLD is ignored)";
+  if (WIFSIGNALED(status))
+  {
+    const int sig = WTERMSIG(status);
+    const char* abbrev = ::sigabbrev_np(sig);
+    return s + " was killed by signal " + std::to_string(sig)
+        + (abbrev ? std::string(" (SIG") + abbrev + ")" : std::string());
+  }
+  if (WIFEXITED(status))
+    return s + " exited with status " + std::to_string(WEXITSTATUS(status));
+  return s + " ended";
+}
+
+} // namespace
+
+void pp_write_code(wire_writer& w, const void* addr)
+{
+  if (!addr)
+  {
+    w.put(std::uint8_t(0));
+    w.put(std::uint64_t(0));
+    return;
+  }
+  const auto a = reinterpret_cast<std::uintptr_t>(addr);
+  const module_info* m = module_of(a);
+  if (!m || m->id.empty() || m->id.size() > 255)
+    throw std::invalid_argument(
+        "asioloop: process_pool_executor cannot send this function: it is in "
+        "no loaded ELF module that has a build-id or a file (code made at run "
+        "time cannot be sent)");
+  w.put(static_cast<std::uint8_t>(m->id.size()));
+  w.put_bytes(m->id.data(), m->id.size());
+  w.put(static_cast<std::uint64_t>(a - m->base));
+}
+
+} // namespace detail
+
+// ================================================================ the pool
+
+class process_pool_executor::impl : public std::enable_shared_from_this<impl>
+{
+public:
+  impl(std::size_t max_workers, process_pool_options o)
+    : max_workers_(max_workers), options_(o)
+  {
+    if (const char* w = std::getenv(detail::worker_env); w && *w)
+      throw std::logic_error(
+          "asioloop: this process was started as a process-pool worker, but "
+          "asioloop's worker hook did not run (is libasioloop linked in a way "
+          "that drops its constructors?)");
+    if (options_.max_message_size == 0
+        || options_.max_message_size > std::size_t(0xffffffffu) - detail::frame_slack)
+      throw std::invalid_argument("asioloop: process_pool_options::max_message_size "
+                                  "must be between 1 and 4 GiB - 64");
+    if (const char* n = program_invocation_name; n && *n)
+      argv0_ = n;
+    else
+      argv0_ = "asioloop-worker";
+    if (options_.initializer)
+    {
+      init_frame_.resize(detail::pp_header_size);
+      wire_writer w(init_frame_);
+      detail::pp_write_code(w, reinterpret_cast<const void*>(options_.initializer));
+      finish_frame(init_frame_, detail::kind_init);
+    }
+  }
+
+  void start()
+  {
+    // The pool's thread takes no signals: they go to the program's own
+    // threads, as if the pool were not there. Workers get the creating
+    // thread's mask back (posix_spawn's SETSIGMASK).
+    sigset_t all;
+    ::sigfillset(&all);
+    ::pthread_sigmask(SIG_BLOCK, &all, &child_mask_);
+    try
+    {
+      thread_ = std::thread([self = shared_from_this()] { self->run(); });
+      thread_id_ = thread_.get_id();
+    }
+    catch (...)
+    {
+      ::pthread_sigmask(SIG_SETMASK, &child_mask_, nullptr);
+      throw;
+    }
+    ::pthread_sigmask(SIG_SETMASK, &child_mask_, nullptr);
+  }
+
+  static void finish_frame(std::string& f, char kind)
+  {
+    const auto len = static_cast<std::uint32_t>(f.size() - 4);
+    std::memcpy(f.data(), &len, 4);
+    f[4] = kind;
+  }
+
+  void enqueue(std::unique_ptr<detail::pp_job> job)
+  {
+    if (job->request.size() - detail::pp_header_size > options_.max_message_size)
+    {
+      const auto n = job->request.size() - detail::pp_header_size;
+      std::unique_lock lk(m_);
+      check_open();
+      lk.unlock();
+      job->fail(std::make_exception_ptr(std::length_error(
+          "asioloop: the call's arguments take " + std::to_string(n)
+          + " bytes, more than the pool's max_message_size ("
+          + std::to_string(options_.max_message_size)
+          + "); send less, or raise process_pool_options::max_message_size")));
+      return;
+    }
+    finish_frame(job->request, detail::kind_call);
+    std::lock_guard lk(m_);
+    check_open();
+    if (try_send_now_locked(job))
+      return;
+    queue_.push_back(std::move(job));
+    kick_locked();
+  }
+
+  void shutdown(bool wait, bool cancel_futures)
+  {
+    std::vector<std::unique_ptr<detail::pp_job>> dropped;
+    {
+      std::lock_guard lk(m_);
+      shutdown_ = true;
+      if (cancel_futures)
+      {
+        auto keep = std::remove_if(queue_.begin(), queue_.end(), [&](auto& j) {
+          if (j->started)
+            return false;
+          dropped.push_back(std::move(j));
+          return true;
+        });
+        queue_.erase(keep, queue_.end());
+      }
+      kick_locked();
+    }
+    for (auto& j : dropped)
+      j->cancel();
+    if (wait && std::this_thread::get_id() != thread_id_)
+    {
+      std::lock_guard lk(join_m_);
+      if (thread_.joinable())
+        thread_.join();
+    }
+  }
+
+  /// For the destructor: wait, unless on the pool's own thread (a done
+  /// callback that drops the last reference), where the thread must go on.
+  void shutdown_and_release()
+  {
+    if (std::this_thread::get_id() == thread_id_)
+    {
+      shutdown(false, false);
+      std::lock_guard lk(join_m_);
+      if (thread_.joinable())
+        thread_.detach();
+      return;
+    }
+    shutdown(true, false);
+  }
+
+  std::size_t max_workers() const noexcept { return max_workers_; }
+
+  std::vector<int> pids() const
+  {
+    std::lock_guard lk(m_);
+    return pids_;
+  }
+
+private:
+  using clock = std::chrono::steady_clock;
+
+  struct flight
+  {
+    std::unique_ptr<detail::pp_job> job;
+    clock::time_point sent;
+  };
+
+  // A worker's state is guarded by m_, except the read buffer (the pool's
+  // thread only) and the socket's asynchronous operations (started and
+  // completed on the pool's thread; a submitting thread may only ::send()
+  // on its descriptor, under m_).
+  struct worker
+  {
+    explicit worker(asio::io_context& ioc) : sock(ioc) {}
+
+    int pid = 0;
+    int fd = -1;
+    asio::local::stream_protocol::socket sock;
+    std::deque<flight> inflight;
+    std::size_t sent = 0, completed = 0;
+    clock::time_point last_done{};
+    std::string wbuf, wsending;
+    bool writing = false;
+    std::vector<char> rbuf = std::vector<char>(4096);
+    std::size_t rbeg = 0, rend = 0;
+    bool retiring = false; // takes no more jobs; exits at EOF once idle
+    bool closing = false; // its socket's send side is shut
+    bool closing_wanted = false; // shut it once the write in progress ends
+    bool dead = false;
+  };
+  using worker_ptr = std::shared_ptr<worker>;
+
+  /// A response taken off a worker, completed once m_ is released (the
+  /// future's callbacks are user code).
+  struct outcome
+  {
+    std::unique_ptr<detail::pp_job> job;
+    char status;
+    const char* body;
+    std::size_t size;
+  };
+
+  // Jobs sent ahead to a worker behind the one it runs: hides the round
+  // trip between short jobs. Long jobs are not sent ahead, so that none
+  // waits behind another while a worker is free (as in Python, where idle
+  // workers pull from one queue).
+  std::size_t depth_locked() const
+  {
+    return service_ns_ >= 0 && service_ns_ < 1'000'000 ? 8 : 1;
+  }
+
+  void check_open() const
+  {
+    if (broken_)
+      throw broken_executor_error(broken_reason_);
+    if (shutdown_)
+      throw broken_executor_error(
+          "cannot submit to a process_pool_executor after shutdown()");
+  }
+
+  void kick_locked()
+  {
+    if (kick_pending_)
+      return;
+    kick_pending_ = true;
+    asio::post(ioc_, [this] {
+      {
+        std::lock_guard lk(m_);
+        kick_pending_ = false;
+      }
+      dispatch();
+    });
+  }
+
+  void run()
+  {
+    for (;;)
+    {
+      try
+      {
+        ioc_.run();
+        break;
+      }
+      catch (...)
+      {
+        // A handler threw (out of memory): report and go on, jobs are waiting.
+        std::fputs("asioloop: process pool thread: unexpected exception\n", stderr);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------- sending
+
+  /// From a submitting thread, under m_: a job that finds a worker idle
+  /// is written to its socket at once, sparing a trip through the pool's
+  /// thread. False if no worker is idle.
+  bool try_send_now_locked(std::unique_ptr<detail::pp_job>& job)
+  {
+    if (!queue_.empty() || broken_)
+      return false;
+    for (auto& w : workers_)
+    {
+      if (w->dead || w->retiring || w->closing || w->writing || !w->wbuf.empty()
+          || !w->inflight.empty())
+        continue;
+      if (!job->start())
+        return true; // cancelled already: nothing to send
+      job->started = true;
+      const std::string& req = job->request;
+      const ssize_t r = ::send(w->fd, req.data(), req.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      const std::size_t done = r > 0 ? static_cast<std::size_t>(r) : 0;
+      push_flight_locked(*w, std::move(job));
+      if (done < req.size())
+      {
+        // The rest goes from the pool's thread; a dead worker shows there.
+        w->wbuf.assign(w->inflight.back().job->request, done);
+        asio::post(ioc_, [this, w] {
+          std::lock_guard lk(m_);
+          start_write_locked(w);
+        });
+      }
+      return true;
+    }
+    return false;
+  }
+
+  void push_flight_locked(worker& w, std::unique_ptr<detail::pp_job> job)
+  {
+    w.inflight.push_back({std::move(job), clock::now()});
+    if (options_.max_tasks_per_child && ++w.sent >= options_.max_tasks_per_child)
+      w.retiring = true;
+  }
+
+  void send_locked(const worker_ptr& w, std::unique_ptr<detail::pp_job> job)
+  {
+    w->wbuf += job->request;
+    push_flight_locked(*w, std::move(job));
+    start_write_locked(w);
+  }
+
+  void start_write_locked(const worker_ptr& w)
+  {
+    if (w->writing || w->wbuf.empty() || w->dead)
+      return;
+    w->writing = true;
+    std::swap(w->wbuf, w->wsending);
+    asio::async_write(w->sock, asio::buffer(w->wsending),
+        [this, w](boost::system::error_code ec, std::size_t) {
+          std::lock_guard lk(m_);
+          w->writing = false;
+          w->wsending.clear();
+          if (ec)
+            return; // the read side sees the death and handles it
+          start_write_locked(w);
+          if (w->closing_wanted && !w->writing)
+            close_send_locked(*w);
+        });
+  }
+
+  void close_send_locked(worker& w)
+  {
+    if (w.closing || w.dead)
+      return;
+    if (w.writing || !w.wbuf.empty())
+    {
+      w.closing_wanted = true;
+      return;
+    }
+    w.closing = true;
+    boost::system::error_code ec;
+    w.sock.shutdown(asio::socket_base::shutdown_send, ec);
+  }
+
+  // ---------------------------------------------------------- dispatch
+
+  worker_ptr pick_locked(bool& spawn_one)
+  {
+    spawn_one = false;
+    worker_ptr best;
+    const std::size_t depth = depth_locked();
+    for (auto& w : workers_)
+      if (!w->retiring && !w->dead && !w->closing && w->inflight.size() < depth
+          && (!best || w->inflight.size() < best->inflight.size()))
+        best = w;
+    if (best && best->inflight.empty())
+      return best;
+    if (workers_.size() < max_workers_ && !spawn_failed_)
+    {
+      spawn_one = true;
+      return nullptr;
+    }
+    return best;
+  }
+
+  template <typename Jobs>
+  static void fail_all(Jobs& jobs, const std::string& why)
+  {
+    for (auto& j : jobs)
+      j->fail(std::make_exception_ptr(broken_executor_error(why)));
+  }
+
+  void dispatch()
+  {
+    std::unique_lock lk(m_);
+    spawn_failed_ = false;
+    while (!queue_.empty() && !broken_)
+    {
+      bool spawn_one;
+      worker_ptr w = pick_locked(spawn_one);
+      if (spawn_one)
+      {
+        lk.unlock();
+        auto fresh = spawn();
+        lk.lock();
+        if (fresh)
+          install_locked(fresh);
+        continue;
+      }
+      if (!w)
+        break;
+      auto job = std::move(queue_.front());
+      queue_.pop_front();
+      if (!job->started)
+      {
+        // set_running_or_notify_cancel() runs no callback: safe under m_.
+        if (!job->start())
+          continue; // cancelled before it started
+        job->started = true;
+      }
+      send_locked(w, std::move(job));
+    }
+    std::deque<std::unique_ptr<detail::pp_job>> failed;
+    std::string why;
+    if (broken_ && !queue_.empty())
+    {
+      failed = std::move(queue_);
+      why = broken_reason_;
+    }
+    else if (spawn_failed_ && workers_.empty() && !queue_.empty())
+    {
+      // No worker at all and none can start: fail rather than wait forever.
+      failed = std::move(queue_);
+      why = spawn_error_;
+    }
+    if (!failed.empty())
+      queue_.clear(); // moved from
+    const bool draining = shutdown_ && queue_.empty();
+    for (auto& w : workers_)
+      if (w->inflight.empty() && (w->retiring || draining))
+        close_send_locked(*w);
+    if (draining && workers_.empty())
+      guard_.reset(); // every job done, every worker reaped: run() returns
+    lk.unlock();
+    fail_all(failed, why);
+  }
+
+  /// Starts a worker process; null (and spawn_failed_ set) if it cannot.
+  worker_ptr spawn()
+  {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+      return spawn_failure(errno, "socketpair");
+    int child = sv[1];
+    if (child == detail::worker_fd)
+    {
+      // dup2(3, 3) would leave FD_CLOEXEC set on it.
+      child = ::fcntl(sv[1], F_DUPFD_CLOEXEC, detail::worker_fd + 1);
+      ::close(sv[1]);
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    ::posix_spawn_file_actions_init(&fa);
+    ::posix_spawnattr_init(&attr);
+    ::posix_spawn_file_actions_adddup2(&fa, child, detail::worker_fd);
+    ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    ::posix_spawn_file_actions_addclosefrom_np(&fa, detail::worker_fd + 1);
+    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    ::posix_spawnattr_setsigmask(&attr, &child_mask_);
+
+    const std::string ppid = std::to_string(::getpid());
+    const std::string max = std::to_string(options_.max_message_size);
+    char* argv[] = {argv0_.data(), const_cast<char*>(detail::worker_flag),
+        const_cast<char*>(ppid.c_str()), const_cast<char*>(max.c_str()), nullptr};
+    std::vector<char*> envp;
+    std::string marker = std::string(detail::worker_env) + "=1";
+    for (char** e = environ; e && *e; ++e)
+      if (std::strncmp(*e, detail::worker_env, sizeof detail::worker_env - 1) != 0)
+        envp.push_back(*e);
+    envp.push_back(marker.data());
+    envp.push_back(nullptr);
+
+    pid_t pid = 0;
+    const int rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, envp.data());
+    ::posix_spawn_file_actions_destroy(&fa);
+    ::posix_spawnattr_destroy(&attr);
+    ::close(child);
+    if (rc != 0)
+    {
+      ::close(sv[0]);
+      return spawn_failure(rc, "posix_spawn of /proc/self/exe");
+    }
+    auto w = std::make_shared<worker>(ioc_);
+    w->pid = pid;
+    w->fd = sv[0];
+    boost::system::error_code ec;
+    w->sock.assign(asio::local::stream_protocol(), sv[0], ec);
+    if (ec)
+    {
+      ::close(sv[0]);
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      return spawn_failure(ec.value(), "socket assign");
+    }
+    return w;
+  }
+
+  void install_locked(const worker_ptr& w)
+  {
+    workers_.push_back(w);
+    pids_.push_back(w->pid);
+    if (!init_frame_.empty())
+      w->wbuf = init_frame_;
+    start_write_locked(w);
+    start_read(w);
+  }
+
+  worker_ptr spawn_failure(int err, const char* what)
+  {
+    std::lock_guard lk(m_);
+    spawn_failed_ = true;
+    spawn_error_ = std::string("asioloop: cannot start a process-pool worker: ") + what
+        + ": " + std::strerror(err);
+    return nullptr;
+  }
+
+  // ---------------------------------------------------------- receiving
+
+  /// Reads on; the pool's thread only (rbuf is not guarded).
+  void start_read(const worker_ptr& w)
+  {
+    if (w->rend == w->rbuf.size())
+    {
+      if (w->rbeg > 0)
+      {
+        std::memmove(w->rbuf.data(), w->rbuf.data() + w->rbeg, w->rend - w->rbeg);
+        w->rend -= w->rbeg;
+        w->rbeg = 0;
+      }
+      if (w->rend == w->rbuf.size())
+        w->rbuf.resize(w->rbuf.size() * 2);
+    }
+    w->sock.async_read_some(
+        asio::buffer(w->rbuf.data() + w->rend, w->rbuf.size() - w->rend),
+        [this, w](boost::system::error_code ec, std::size_t n) {
+          if (ec)
+            return died(w, {});
+          w->rend += n;
+          // One lock for the responses and for refilling the workers, none
+          // after the futures complete: their waiters often submit again
+          // at once, and would contend for it.
+          std::string violation;
+          bool full_dispatch = false;
+          {
+            std::lock_guard lk(m_);
+            violation = parse_locked(w, done_);
+            if (violation.empty())
+              full_dispatch = refill_locked();
+          }
+          finish(done_);
+          if (!violation.empty())
+            return died(w, violation);
+          if (w->rbeg == w->rend)
+            w->rbeg = w->rend = 0;
+          start_read(w);
+          if (full_dispatch)
+            dispatch();
+        });
+  }
+
+  /// Sends queued jobs to the workers that have room; true if more needs
+  /// doing than that (a worker to start).
+  bool refill_locked()
+  {
+    while (!queue_.empty() && !broken_)
+    {
+      bool spawn_one;
+      worker_ptr w = pick_locked(spawn_one);
+      if (spawn_one)
+        return true;
+      if (!w)
+        return false;
+      auto job = std::move(queue_.front());
+      queue_.pop_front();
+      if (!job->started)
+      {
+        if (!job->start())
+          continue;
+        job->started = true;
+      }
+      send_locked(w, std::move(job));
+    }
+    return broken_ && !queue_.empty();
+  }
+
+  /// Takes the complete responses off the read buffer; returns a protocol
+  /// violation, if any (the worker is then killed).
+  std::string parse_locked(const worker_ptr& w, std::vector<outcome>& done)
+  {
+    for (;;)
+    {
+      const std::size_t have = w->rend - w->rbeg;
+      if (have < 4)
+        return {};
+      std::uint32_t len;
+      std::memcpy(&len, w->rbuf.data() + w->rbeg, 4);
+      if (len == 0 || len > options_.max_message_size + detail::frame_slack)
+        return "sent a malformed or oversized message";
+      if (have < 4 + std::size_t(len))
+      {
+        if (w->rbuf.size() < 4 + std::size_t(len))
+        {
+          std::memmove(w->rbuf.data(), w->rbuf.data() + w->rbeg, have);
+          w->rbeg = 0;
+          w->rend = have;
+          w->rbuf.resize(4 + std::size_t(len));
+        }
+        return {};
+      }
+      const char* body = w->rbuf.data() + w->rbeg + 4;
+      w->rbeg += 4 + std::size_t(len);
+      const char status = body[0];
+      if (status == detail::status_init_failed)
+      {
+        init_failed_locked(*w, body + 1, len - 1, done);
+        continue;
+      }
+      if (w->inflight.empty())
+        return "answered a call it was not sent";
+      flight f = std::move(w->inflight.front());
+      w->inflight.pop_front();
+      const auto now = clock::now();
+      if (w->completed++ > 0) // the first includes the worker's start
+      {
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+            now - std::max(f.sent, w->last_done))
+                            .count();
+        service_ns_ = service_ns_ < 0 ? ns : (service_ns_ * 7 + ns) / 8;
+      }
+      w->last_done = now;
+      if (w->inflight.empty() && (w->retiring || (shutdown_ && queue_.empty())))
+        close_send_locked(*w);
+      done.push_back({std::move(f.job), status, body + 1, len - 1});
+    }
+  }
+
+  void init_failed_locked(worker& w, const char* p, std::size_t n, std::vector<outcome>& done)
+  {
+    std::string type, message;
+    try
+    {
+      wire_reader r(p, n);
+      type = r.get<std::string>();
+      message = r.get<std::string>();
+    }
+    catch (...)
+    {
+    }
+    if (!broken_)
+    {
+      broken_ = true;
+      broken_reason_ = "asioloop: the process pool is broken: its initializer failed in "
+                       "worker process "
+          + std::to_string(w.pid) + " with " + type + ": " + message;
+    }
+    // Failed once m_ is released, as 'B'roken.
+    for (auto& j : queue_)
+      done.push_back({std::move(j), 'B', nullptr, 0});
+    queue_.clear();
+    for (auto& f : w.inflight)
+      done.push_back({std::move(f.job), 'B', nullptr, 0});
+    w.inflight.clear();
+    w.retiring = true;
+  }
+
+  /// Completes the futures; without m_, as their callbacks may submit.
+  void finish(std::vector<outcome>& done)
+  {
+    for (auto& o : done)
+    {
+      try
+      {
+        wire_reader r(o.body, o.size);
+        if (o.status == detail::status_result)
+          o.job->complete(r);
+        else if (o.status == detail::status_error)
+        {
+          auto type = r.get<std::string>();
+          auto message = r.get<std::string>();
+          o.job->fail(std::make_exception_ptr(remote_error(std::move(type), message)));
+        }
+        else if (o.status == 'B')
+        {
+          std::string why;
+          {
+            std::lock_guard lk(m_);
+            why = broken_reason_;
+          }
+          o.job->fail(std::make_exception_ptr(broken_executor_error(why)));
+        }
+        else
+          throw std::runtime_error(
+              "asioloop: unknown response from a process-pool worker");
+      }
+      catch (...)
+      {
+        o.job->fail(std::current_exception());
+      }
+    }
+    done.clear();
+  }
+
+  /// The worker's socket failed or closed: it exited (or must be made to).
+  void died(const worker_ptr& w, const std::string& violation)
+  {
+    std::unique_lock lk(m_);
+    if (w->dead)
+      return;
+    w->dead = true;
+    boost::system::error_code ec;
+    w->sock.close(ec);
+    lk.unlock();
+
+    int status = 0;
+    pid_t r = ::waitpid(w->pid, &status, WNOHANG);
+    if (r == 0 || !violation.empty())
+    {
+      // Its end is closed, so it is exiting, or useless: make sure.
+      ::kill(w->pid, SIGKILL);
+      do
+        r = ::waitpid(w->pid, &status, 0);
+      while (r < 0 && errno == EINTR);
+    }
+    std::string why = detail::describe_status(w->pid, status, r == w->pid);
+    if (!violation.empty())
+      why += " after it " + violation;
+
+    lk.lock();
+    std::unique_ptr<detail::pp_job> running;
+    if (!w->inflight.empty())
+    {
+      running = std::move(w->inflight.front().job);
+      w->inflight.pop_front();
+      // The jobs sent behind the one that died never started: resend them.
+      for (auto it = w->inflight.rbegin(); it != w->inflight.rend(); ++it)
+        queue_.push_front(std::move(it->job));
+      w->inflight.clear();
+    }
+    pids_.erase(std::remove(pids_.begin(), pids_.end(), w->pid), pids_.end());
+    workers_.erase(std::remove(workers_.begin(), workers_.end(), w), workers_.end());
+    lk.unlock();
+    if (running)
+      running->fail(std::make_exception_ptr(broken_executor_error(
+          "asioloop: a process-pool " + why
+          + " while running this call; the pool replaces it")));
+    dispatch();
+  }
+
+  const std::size_t max_workers_;
+  const process_pool_options options_;
+  std::string argv0_;
+  std::string init_frame_;
+  sigset_t child_mask_{};
+
+  asio::io_context ioc_{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_{
+      asio::make_work_guard(ioc_)};
+  std::thread thread_;
+  std::atomic<std::thread::id> thread_id_{};
+  std::mutex join_m_;
+
+  mutable std::mutex m_;
+  std::deque<std::unique_ptr<detail::pp_job>> queue_;
+  std::vector<worker_ptr> workers_;
+  std::vector<int> pids_;
+  bool shutdown_ = false;
+  bool broken_ = false;
+  std::string broken_reason_;
+  bool kick_pending_ = false;
+  bool spawn_failed_ = false;
+  std::string spawn_error_;
+  long long service_ns_ = -1; // moving average of a job's time in a worker
+  std::vector<outcome> done_; // the pool's thread only
+};
+
+process_pool_executor::process_pool_executor(
+    std::size_t max_workers, process_pool_options options)
+{
+  if (max_workers == 0)
+    max_workers = std::max(1u, std::thread::hardware_concurrency());
+  impl_ = std::make_shared<impl>(max_workers, options);
+  impl_->start();
+}
+
+process_pool_executor::~process_pool_executor() { impl_->shutdown_and_release(); }
+
+void process_pool_executor::enqueue(std::unique_ptr<detail::pp_job> job)
+{
+  impl_->enqueue(std::move(job));
+}
+
+void process_pool_executor::shutdown(bool wait, bool cancel_futures)
+{
+  impl_->shutdown(wait, cancel_futures);
+}
+
+std::size_t process_pool_executor::max_workers() const noexcept
+{
+  return impl_->max_workers();
+}
+
+std::vector<int> process_pool_executor::worker_pids() const { return impl_->pids(); }
+
+} // namespace asioloop

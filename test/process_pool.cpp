@@ -1,0 +1,617 @@
+//
+// test/process_pool.cpp
+//
+// process_pool_executor: calls, argument conversion and sendable types,
+// remote exceptions, each way a worker can die, the wrong-function guard,
+// the initializer, max_tasks_per_child, shutdown, oversized messages, a job
+// that prints, a job that reads a global, and no leftover processes (also
+// after the parent is killed). Every wait has a generous bound: workers are
+// real processes on a possibly loaded machine.
+//
+
+#include <asioloop/process_pool.hpp>
+
+#include "support/loop_fixture.hpp"
+
+#include <asioloop/compose.hpp>
+#include <asioloop/event_loop.hpp>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+extern char** environ;
+
+namespace asio = boost::asio;
+using asioloop::broken_executor_error;
+using asioloop::concurrent_future;
+using asioloop::process_pool_executor;
+using asioloop::process_pool_options;
+using asioloop::remote_error;
+using namespace std::chrono_literals;
+
+// A user type, sent through the customization point.
+struct point
+{
+  int x = 0;
+  double y = 0;
+  std::string label;
+};
+
+template <>
+struct asioloop::serializer<point>
+{
+  static void write(asioloop::wire_writer& w, const point& p)
+  {
+    w.put(p.x);
+    w.put(p.y);
+    w.put(p.label);
+  }
+  static point read(asioloop::wire_reader& r)
+  {
+    return point{r.get<int>(), r.get<double>(), r.get<std::string>()};
+  }
+};
+
+namespace asioloop::detail {
+
+struct pp_test_access
+{
+  static void enqueue(process_pool_executor& p, std::unique_ptr<pp_job> j)
+  {
+    p.enqueue(std::move(j));
+  }
+};
+
+} // namespace asioloop::detail
+
+// A global with a dynamic initializer: a job must see it constructed.
+std::string g_constructed = std::string("constructed") + " at startup";
+int g_initialized_by = 0;
+
+namespace {
+
+constexpr auto bound = 30s;
+
+int twice(int x) { return x * 2; }
+std::string greet(const std::string& who, int times)
+{
+  std::string s;
+  for (int i = 0; i < times; ++i)
+    s += "hello " + who + (i + 1 < times ? ", " : "");
+  return s;
+}
+double half(double x) { return x / 2; }
+std::string read_global() { return g_constructed; }
+int my_pid() { return static_cast<int>(::getpid()); }
+void nothing() {}
+
+std::tuple<std::vector<int>, std::map<std::string, int>, std::pair<bool, char>,
+    std::optional<std::string>, std::optional<int>>
+echo_containers(std::vector<int> v, std::map<std::string, int> m, std::pair<bool, char> p,
+    std::optional<std::string> o, std::optional<int> none)
+{
+  v.push_back(static_cast<int>(v.size()));
+  m["n"] = static_cast<int>(m.size());
+  return {v, m, p, o, none};
+}
+
+point move_point(point p, int dx)
+{
+  p.x += dx;
+  p.label += "!";
+  return p;
+}
+
+std::vector<std::string> by_ref(std::vector<std::string>& v, std::string&& s)
+{
+  v.push_back(std::move(s));
+  return v;
+}
+
+struct custom_failure : std::runtime_error
+{
+  using std::runtime_error::runtime_error;
+};
+
+int fail_with(int how)
+{
+  if (how == 0)
+    throw std::invalid_argument("bad argument 0");
+  if (how == 1)
+    throw custom_failure("custom failure");
+  throw 42; // not a std::exception: only its type can travel
+}
+
+// Each way a worker can die, in the middle of a call.
+int die(int how)
+{
+  std::cout.flush();
+  switch (how)
+  {
+  case 0:
+    ::kill(::getpid(), SIGKILL);
+    break;
+  case 1:
+    // A segfault by signal: a sanitizer's SEGV handler would otherwise turn
+    // a real one into an exit status.
+    ::signal(SIGSEGV, SIG_DFL);
+    ::raise(SIGSEGV);
+    break;
+  case 2:
+    ::_exit(3);
+  case 3:
+    std::exit(4);
+  default:
+    break;
+  }
+  std::this_thread::sleep_for(60s);
+  return -1;
+}
+
+int slow(int ms)
+{
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+
+std::string big_result(int n) { return std::string(static_cast<std::size_t>(n), 'x'); }
+std::size_t length_of(const std::string& s) { return s.size(); }
+
+int print_and_return(int x)
+{
+  std::cout << "worker says " << x << std::endl;
+  std::fprintf(stderr, "worker stderr %d\n", x);
+  return x + 1;
+}
+
+void init_ok() { g_initialized_by = 7; }
+int initialized() { return g_initialized_by; }
+void init_fails() { throw std::runtime_error("initializer refuses"); }
+
+template <typename T>
+T get(concurrent_future<T> f)
+{
+  return std::move(f).result(bound);
+}
+
+/// True if @c pid is neither running nor a zombie of ours.
+bool gone(int pid)
+{
+  if (::kill(pid, 0) != 0)
+    return errno == ESRCH;
+  // Reparented zombies (after the parent was killed) are not running either.
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+bool wait_gone(int pid, std::chrono::seconds limit = 30s)
+{
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!gone(pid))
+  {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+/// The children of this process: /proc lists each thread's.
+std::vector<int> my_children()
+{
+  std::vector<int> kids;
+  const std::string tasks = "/proc/" + std::to_string(::getpid()) + "/task";
+  if (DIR* d = ::opendir(tasks.c_str()))
+  {
+    while (dirent* e = ::readdir(d))
+    {
+      if (e->d_name[0] == '.')
+        continue;
+      std::ifstream f(tasks + "/" + e->d_name + "/children");
+      int pid;
+      while (f >> pid)
+        kids.push_back(pid);
+    }
+    ::closedir(d);
+  }
+  return kids;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(process_pool)
+
+BOOST_AUTO_TEST_CASE(calls_a_free_function)
+{
+  process_pool_executor pool{2};
+  BOOST_TEST(pool.max_workers() == 2u);
+  BOOST_TEST(get(pool.submit(twice, 21)) == 42);
+  BOOST_TEST(get(pool.submit(&twice, -4)) == -8);
+  BOOST_CHECK_THROW(pool.submit(static_cast<int (*)(int)>(nullptr), 1), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(converts_arguments_like_invoke)
+{
+  process_pool_executor pool{1};
+  // const char* becomes the std::string parameter; int becomes double.
+  BOOST_TEST(get(pool.submit(greet, "you", 2)) == "hello you, hello you");
+  BOOST_TEST(get(pool.submit(half, 3)) == 1.5);
+  std::vector<std::string> v{"a"};
+  BOOST_TEST((get(pool.submit(by_ref, v, std::string("b")))
+      == std::vector<std::string>{"a", "b"}));
+  BOOST_TEST(v.size() == 1u); // the worker had its own copy
+  pool.submit(nothing).result(bound);
+}
+
+BOOST_AUTO_TEST_CASE(sends_containers_and_user_types)
+{
+  process_pool_executor pool{1};
+  auto [v, m, p, o, none] = get(pool.submit(echo_containers, std::vector<int>{5, 6},
+      std::map<std::string, int>{{"a", 1}}, std::pair<bool, char>{true, 'z'},
+      std::optional<std::string>{"opt"}, std::nullopt));
+  BOOST_TEST((v == std::vector<int>{5, 6, 2}));
+  BOOST_TEST((m == std::map<std::string, int>{{"a", 1}, {"n", 1}}));
+  BOOST_TEST(p.first);
+  BOOST_TEST(p.second == 'z');
+  BOOST_TEST(o.value() == "opt");
+  BOOST_TEST(!none.has_value());
+
+  const point q = get(pool.submit(move_point, point{1, 2.5, "p"}, 10));
+  BOOST_TEST(q.x == 11);
+  BOOST_TEST(q.y == 2.5);
+  BOOST_TEST(q.label == "p!");
+}
+
+BOOST_AUTO_TEST_CASE(sends_captureless_lambdas)
+{
+  process_pool_executor pool{1};
+  BOOST_TEST(get(pool.submit([](int a, int b) { return a * b; }, 6, 7)) == 42);
+  // A generic lambda gets the arguments as their own types.
+  BOOST_TEST(get(pool.submit([](auto s) { return s + s; }, std::string("ab"))) == "abab");
+  BOOST_TEST(get(pool.submit([] { return g_constructed; })) == "constructed at startup");
+}
+
+BOOST_AUTO_TEST_CASE(a_job_sees_the_executables_globals_constructed)
+{
+  process_pool_executor pool{1};
+  BOOST_TEST(get(pool.submit(read_global)) == "constructed at startup");
+  BOOST_TEST(get(pool.submit(my_pid)) != static_cast<int>(::getpid()));
+}
+
+BOOST_AUTO_TEST_CASE(an_exception_arrives_as_remote_error)
+{
+  process_pool_executor pool{1};
+  try
+  {
+    get(pool.submit(fail_with, 0));
+    BOOST_FAIL("no exception");
+  }
+  catch (const remote_error& e)
+  {
+    BOOST_TEST(e.type_name() == "std::invalid_argument");
+    BOOST_TEST(std::string(e.what()) == "std::invalid_argument: bad argument 0");
+  }
+  try
+  {
+    get(pool.submit(fail_with, 1));
+    BOOST_FAIL("no exception");
+  }
+  catch (const remote_error& e)
+  {
+    BOOST_TEST(e.type_name() == "(anonymous namespace)::custom_failure");
+    BOOST_TEST(std::string(e.what()).find("custom failure") != std::string::npos);
+  }
+  try
+  {
+    get(pool.submit(fail_with, 2));
+    BOOST_FAIL("no exception");
+  }
+  catch (const remote_error& e)
+  {
+    BOOST_TEST(e.type_name() == "int");
+  }
+  // The worker survived all three.
+  BOOST_TEST(get(pool.submit(twice, 1)) == 2);
+  BOOST_TEST(pool.worker_pids().size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_dying_worker_fails_its_call_and_is_replaced)
+{
+  process_pool_executor pool{2};
+  const char* expected[] = {"killed by signal 9 (SIGKILL)", "killed by signal 11 (SIGSEGV)",
+      "exited with status 3", "exited with status 4"};
+  for (int how = 0; how < 4; ++how)
+  {
+    BOOST_TEST_CONTEXT("way " << how)
+    {
+      // Jobs on the other worker, and queued behind, all complete.
+      auto other = pool.submit(slow, 100);
+      const auto t0 = std::chrono::steady_clock::now();
+      auto doomed = pool.submit(die, how);
+      std::vector<concurrent_future<int>> behind;
+      for (int i = 0; i < 6; ++i)
+        behind.push_back(pool.submit(twice, i));
+      try
+      {
+        get(doomed);
+        BOOST_FAIL("no exception");
+      }
+      catch (const broken_executor_error& e)
+      {
+        BOOST_TEST_MESSAGE(e.what());
+        BOOST_TEST(std::string(e.what()).find(expected[how]) != std::string::npos,
+            "message: " << e.what());
+      }
+      BOOST_TEST((std::chrono::steady_clock::now() - t0 < bound));
+      BOOST_TEST(get(other) == 100);
+      for (int i = 0; i < 6; ++i)
+        BOOST_TEST(get(behind[static_cast<std::size_t>(i)]) == 2 * i);
+    }
+  }
+  BOOST_TEST(get(pool.submit(twice, 5)) == 10);
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_function_is_refused_not_called)
+{
+  process_pool_executor pool{1};
+  // A request as another build would make it: the right shape, a build-id
+  // that this executable does not have.
+  auto job = std::make_unique<asioloop::detail::pp_job_of<int>>();
+  auto fut = job->future;
+  job->request.resize(asioloop::detail::pp_header_size);
+  asioloop::wire_writer w(job->request);
+  const std::string fake = "gnu:0123456789abcdefghij";
+  w.put(static_cast<std::uint8_t>(fake.size()));
+  w.put_bytes(fake.data(), fake.size());
+  w.put(std::uint64_t(0x1000));
+  w.put(std::uint8_t(0));
+  w.put(std::uint64_t(0));
+  asioloop::detail::pp_test_access::enqueue(pool, std::move(job));
+  try
+  {
+    get(fut);
+    BOOST_FAIL("no exception");
+  }
+  catch (const remote_error& e)
+  {
+    BOOST_TEST(e.type_name() == "asioloop::unknown_function");
+    BOOST_TEST(std::string(e.what()).find("nothing was called") != std::string::npos);
+  }
+  BOOST_TEST(get(pool.submit(twice, 4)) == 8);
+}
+
+BOOST_AUTO_TEST_CASE(initializer_runs_once_per_worker)
+{
+  process_pool_executor pool{2, {.initializer = init_ok}};
+  BOOST_TEST(get(pool.submit(initialized)) == 7);
+  BOOST_TEST(g_initialized_by == 0); // not in this process
+}
+
+BOOST_AUTO_TEST_CASE(a_failing_initializer_breaks_the_pool)
+{
+  process_pool_executor pool{1, {.initializer = init_fails}};
+  auto f = pool.submit(twice, 1);
+  try
+  {
+    get(f);
+    BOOST_FAIL("no exception");
+  }
+  catch (const broken_executor_error& e)
+  {
+    BOOST_TEST(std::string(e.what()).find("initializer") != std::string::npos);
+    BOOST_TEST(std::string(e.what()).find("initializer refuses") != std::string::npos);
+  }
+  BOOST_CHECK_THROW(pool.submit(twice, 1), broken_executor_error);
+}
+
+BOOST_AUTO_TEST_CASE(max_tasks_per_child_replaces_workers)
+{
+  process_pool_executor pool{1, {.max_tasks_per_child = 2}};
+  std::set<int> pids;
+  for (int i = 0; i < 6; ++i)
+    pids.insert(get(pool.submit(my_pid)));
+  BOOST_TEST(pids.size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_waits_for_pending_jobs)
+{
+  std::vector<concurrent_future<int>> fs;
+  process_pool_executor pool{1};
+  for (int i = 0; i < 5; ++i)
+    fs.push_back(pool.submit(slow, 20));
+  pool.shutdown(true);
+  for (auto& f : fs)
+    BOOST_TEST((f.done() && f.result() == 20));
+  BOOST_CHECK_THROW(pool.submit(twice, 1), broken_executor_error);
+  BOOST_TEST(pool.worker_pids().empty());
+  pool.shutdown(); // again: harmless
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_can_cancel_pending_jobs)
+{
+  process_pool_executor pool{1};
+  auto running = pool.submit(slow, 300);
+  // Wait until it runs, so that it is not among those cancelled.
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (!running.running() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  std::vector<concurrent_future<int>> queued;
+  for (int i = 0; i < 5; ++i)
+    queued.push_back(pool.submit(slow, 300));
+  pool.shutdown(false, true);
+  pool.shutdown(true);
+  BOOST_TEST(running.result() == 300);
+  int cancelled = 0;
+  for (auto& f : queued)
+    cancelled += f.cancelled();
+  // The worker may have been sent one job ahead of time: it runs.
+  BOOST_TEST(cancelled >= 4);
+}
+
+BOOST_AUTO_TEST_CASE(oversized_messages_are_refused)
+{
+  process_pool_executor pool{1, {.max_message_size = 1024}};
+  BOOST_CHECK_THROW(get(pool.submit(length_of, std::string(2000, 'a'))), std::length_error);
+  try
+  {
+    get(pool.submit(big_result, 2000));
+    BOOST_FAIL("no exception");
+  }
+  catch (const remote_error& e)
+  {
+    BOOST_TEST(e.type_name() == "asioloop::message_too_large");
+  }
+  BOOST_TEST(get(pool.submit(big_result, 10)) == "xxxxxxxxxx");
+}
+
+BOOST_AUTO_TEST_CASE(a_job_may_print)
+{
+  // The workers inherit stdout and stderr: point them at files first.
+  char out_name[] = "/tmp/asioloop-pp-out-XXXXXX";
+  const int out = ::mkstemp(out_name);
+  BOOST_REQUIRE(out >= 0);
+  std::fflush(stdout);
+  std::cout.flush();
+  const int saved = ::dup(1);
+  ::dup2(out, 1);
+  int result = 0;
+  {
+    process_pool_executor pool{1};
+    result = get(pool.submit(print_and_return, 41));
+  }
+  std::fflush(stdout);
+  ::dup2(saved, 1);
+  ::close(saved);
+  ::close(out);
+  std::ifstream f(out_name);
+  std::stringstream text;
+  text << f.rdbuf();
+  ::unlink(out_name);
+  BOOST_TEST(result == 42);
+  BOOST_TEST(text.str().find("worker says 41") != std::string::npos, "stdout: " << text.str());
+}
+
+namespace {
+
+template <typename T>
+asio::awaitable<T> wait(concurrent_future<T> f)
+{
+  co_return co_await std::move(f);
+}
+
+asio::awaitable<std::tuple<std::string, std::string>> two_jobs(process_pool_executor& pool)
+{
+  co_return co_await asioloop::gather(wait(pool.submit([](std::string s) { return s; }, "A")),
+      wait(pool.submit(greet, "B", 1)));
+}
+
+asio::awaitable<int> await_one(process_pool_executor& pool, int x)
+{
+  co_return co_await pool.submit(twice, x);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(awaited_in_a_loop)
+{
+  // The loops outlive the pool: the pool's thread may still be inside the
+  // post that delivered a result when the loop has already run it.
+  asioloop::event_loop loop;
+  asioloop::event_loop other{asioloop::virtual_clock};
+  process_pool_executor pool{2};
+  auto [a, b] = loop.run_until_complete(two_jobs(pool));
+  BOOST_TEST(a == "A");
+  BOOST_TEST(b == "hello B");
+  // One pool serves several loops.
+  BOOST_TEST(other.run_until_complete(await_one(pool, 8)) == 16);
+}
+
+BOOST_AUTO_TEST_CASE(no_processes_are_left_behind)
+{
+  std::vector<int> pids;
+  {
+    process_pool_executor pool{2};
+    std::vector<concurrent_future<int>> fs;
+    for (int i = 0; i < 8; ++i)
+      fs.push_back(pool.submit(slow, 10));
+    for (auto& f : fs)
+      get(f);
+    pids = pool.worker_pids();
+    BOOST_TEST(!pids.empty());
+    pool.submit(die, 0); // one more, dying, left to the destructor
+  }
+  for (int pid : pids)
+    BOOST_TEST(gone(pid), "pid " << pid);
+  BOOST_TEST(my_children().empty());
+}
+
+// Run only by parent_killed_leaves_no_worker, in a process of its own.
+BOOST_AUTO_TEST_CASE(parent_killed_helper, *boost::unit_test::disabled())
+{
+  process_pool_executor pool{1};
+  auto f = pool.submit(slow, 60'000);
+  while (pool.worker_pids().empty())
+    std::this_thread::sleep_for(1ms);
+  std::printf("worker %d\n", pool.worker_pids().front());
+  std::fflush(stdout);
+  std::this_thread::sleep_for(120s);
+}
+
+BOOST_AUTO_TEST_CASE(parent_killed_leaves_no_worker)
+{
+  int fds[2];
+  BOOST_REQUIRE(::pipe(fds) == 0);
+  posix_spawn_file_actions_t fa;
+  ::posix_spawn_file_actions_init(&fa);
+  ::posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  ::posix_spawn_file_actions_addclose(&fa, fds[0]);
+  std::string self = boost::unit_test::framework::master_test_suite().argv[0];
+  char arg[] = "--run_test=process_pool/parent_killed_helper";
+  char log[] = "--log_level=nothing";
+  char* argv[] = {self.data(), arg, log, nullptr};
+  pid_t helper = 0;
+  BOOST_REQUIRE(::posix_spawn(&helper, "/proc/self/exe", &fa, nullptr, argv, environ) == 0);
+  ::posix_spawn_file_actions_destroy(&fa);
+  ::close(fds[1]);
+  std::string line;
+  char c;
+  while (::read(fds[0], &c, 1) == 1 && c != '\n')
+    line += c;
+  ::close(fds[0]);
+  int worker = 0;
+  BOOST_REQUIRE(std::sscanf(line.c_str(), "worker %d", &worker) == 1);
+  BOOST_TEST(!gone(worker));
+  ::kill(helper, SIGKILL);
+  int status;
+  ::waitpid(helper, &status, 0);
+  BOOST_TEST(wait_gone(worker), "worker " << worker << " outlived its parent");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
