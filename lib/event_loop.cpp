@@ -482,7 +482,7 @@ void loop_core::close() noexcept
   {
     task_link* t = tasks_;
     remove_task(*t);
-    if (owner_)
+    if (owner_ && !t->returned_)
     {
       try
       {

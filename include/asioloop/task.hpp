@@ -316,6 +316,7 @@ boost::asio::awaitable<void> task_body(
   }
   else
     st->produced_.emplace(co_await std::move(aw));
+  st->returned_ = true;
 }
 
 /// Completes the task's future when its coroutine ends.

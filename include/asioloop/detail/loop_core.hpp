@@ -79,6 +79,11 @@ public:
 
   bool listed() const noexcept { return linked_; }
 
+  /// The coroutine has returned; only its completion, already queued, is
+  /// left. A loop closed now does not report the task as pending: a result
+  /// it handed on (run_coroutine_threadsafe's) may already be in use.
+  bool returned_ = false;
+
   /// The loop the task belongs to.
   loop_core& task_core() const noexcept { return *task_core_; }
 
