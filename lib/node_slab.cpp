@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <new>
+#include <utility>
 
 #include <sys/mman.h>
 
@@ -50,7 +51,13 @@ char* map_chunk(std::size_t size) noexcept
 
 node_slab* node_slab::create(const loop_core* owner)
 {
-  return new node_slab(owner);
+  return new node_slab(owner, slot_size);
+}
+
+node_slab* node_slab::make_class(std::size_t i) noexcept
+{
+  classes_[i] = new (std::nothrow) node_slab(owner_, size_ << (i + 1));
+  return classes_[i];
 }
 
 namespace {
@@ -156,6 +163,11 @@ void node_slab::release_chunks() noexcept
 
 void node_slab::orphan() noexcept
 {
+  // Each companion counts its own slots: a future state may outlive every
+  // node, and the other way round.
+  for (node_slab*& c : classes_)
+    if (c)
+      std::exchange(c, nullptr)->orphan();
   reclaim_remote();
   if (live_ == 0)
   {

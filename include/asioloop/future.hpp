@@ -13,6 +13,7 @@
 
 #include <asioloop/detail/asio_compat.hpp>
 #include <asioloop/detail/completion.hpp>
+#include <asioloop/detail/slab_allocator.hpp>
 #include <asioloop/error.hpp>
 #include <asioloop/event_loop.hpp>
 
@@ -66,7 +67,12 @@ class done_callback
 public:
   virtual ~done_callback() = default;
   virtual void run(const future<T>& f) = 0;
+
+  node_slab* slab_ = nullptr; // where the memory came from; null: the heap
 };
+
+template <typename T>
+using done_callback_ptr = std::unique_ptr<done_callback<T>, slab_deleter>;
 
 template <typename T, typename F, typename... Args>
 class bound_done_callback final : public done_callback<T>
@@ -133,18 +139,20 @@ public:
   /// The exception result() throws, or null for a value.
   std::exception_ptr failure()
   {
-    if (status_ == status::cancelled)
-      return std::make_exception_ptr(cancelled_error(cancel_message_));
-    exception_retrieved_ = true;
+    if (status_ != status::cancelled)
+      exception_retrieved_ = true;
     return error_;
   }
 
-  loop_core* core_;
+  // The small members first: they fill loop_resource's tail padding. A
+  // burst of futures is a burst of fresh memory, so every byte counts.
   status status_ = status::pending;
   bool exception_retrieved_ = false;
+  std::uint32_t next_id_ = 1; // callback ids, unique per future
+  loop_core* core_;
+  // The exception set; once cancelled, the cancelled_error (made at cancel
+  // time, so that the message needs no member of its own).
   std::exception_ptr error_;
-  std::string cancel_message_;
-  std::uint64_t next_id_ = 1;
 
 protected:
   ~future_state_base() = default;
@@ -179,11 +187,12 @@ public:
   {
     callback_id id{};
     void (*key)() = nullptr; // the callback, when it is a function pointer
-    std::unique_ptr<done_callback<T>> callback;
+    done_callback_ptr<T> callback;
   };
 
   /// The pending done callbacks in order. The first is stored inline: most
-  /// futures have one (an awaiting coroutine, or one callback).
+  /// futures have one (an awaiting coroutine, or one callback); the others
+  /// out of line, so that they cost the common future one pointer.
   class callback_list
   {
   public:
@@ -194,7 +203,11 @@ public:
       if (empty())
         first_ = std::move(e);
       else
-        rest_.push_back(std::move(e));
+      {
+        if (!rest_)
+          rest_ = std::make_unique<std::vector<entry>>();
+        rest_->push_back(std::move(e));
+      }
     }
 
     template <typename Pred>
@@ -206,11 +219,14 @@ public:
         first_ = entry{};
         n = 1;
       }
-      n += std::erase_if(rest_, pred);
-      if (empty() && !rest_.empty())
+      if (rest_)
       {
-        first_ = std::move(rest_.front());
-        rest_.erase(rest_.begin());
+        n += std::erase_if(*rest_, pred);
+        if (empty() && !rest_->empty())
+        {
+          first_ = std::move(rest_->front());
+          rest_->erase(rest_->begin());
+        }
       }
       return n;
     }
@@ -223,16 +239,16 @@ public:
         return;
       entry first = std::move(first_);
       first_ = entry{};
-      std::vector<entry> rest = std::move(rest_);
-      rest_.clear();
+      std::unique_ptr<std::vector<entry>> rest = std::move(rest_);
       f(first);
-      for (auto& e : rest)
-        f(e);
+      if (rest)
+        for (auto& e : *rest)
+          f(e);
     }
 
   private:
     entry first_;
-    std::vector<entry> rest_;
+    std::unique_ptr<std::vector<entry>> rest_;
   };
 
   /// The loop is closing: waiting coroutines and callbacks are destroyed.
@@ -250,12 +266,30 @@ template <typename T>
 struct run_done_callback
 {
   future<T> fut;
-  std::unique_ptr<done_callback<T>> callback;
+  done_callback_ptr<T> callback;
   void operator()() { callback->run(fut); }
 };
 
 template <typename T, typename Handler>
 class future_waiter;
+
+/// Makes a shared state of type @c S for loop @c core: from the loop's slab
+/// when called from its work and @c S fits a slot, else from the heap.
+template <typename S, typename... A>
+std::shared_ptr<S> make_loop_state(loop_core& core, A&&... a)
+{
+  // The shared_ptr control block adds a vtable pointer, two counts and the
+  // allocator to the state.
+  constexpr std::size_t slot = slab_class_for(sizeof(S) + 24);
+  if constexpr (slot != 0)
+  {
+    if (node_slab* slab = core.local_slab())
+      if (node_slab* c = slab->size_class(slot))
+        return std::allocate_shared<S>(
+            slab_allocator<S, slot>(c), std::forward<A>(a)...);
+  }
+  return std::make_shared<S>(std::forward<A>(a)...);
+}
 
 } // namespace detail
 
@@ -394,7 +428,7 @@ public:
   /// Marks the future cancelled at once. (Internal: a task's end.)
   void cancel_now(std::string message)
   {
-    st_->cancel_message_ = std::move(message);
+    st_->error_ = std::make_exception_ptr(cancelled_error(message));
     finish(detail::future_state_base::status::cancelled);
   }
 
@@ -421,8 +455,9 @@ public:
       key = reinterpret_cast<void (*)()>(cb);
     using callback_type = detail::bound_done_callback<T, std::decay_t<F>,
         std::decay_t<Args>...>;
-    return add(std::make_unique<callback_type>(
-                   std::forward<F>(cb), std::forward<Args>(args)...),
+    return add(detail::slab_new<detail::done_callback<T>, callback_type>(
+                   st_->core().local_slab(), std::forward<F>(cb),
+                   std::forward<Args>(args)...),
         key);
   }
 
@@ -553,7 +588,7 @@ private:
       os << '<' << boost::core::demangle(typeid(V).name()) << '>';
   }
 
-  callback_id add(std::unique_ptr<detail::done_callback<T>> cb, void (*key)())
+  callback_id add(detail::done_callback_ptr<T> cb, void (*key)())
   {
     const auto id = callback_id{st_->next_id_++};
     if (done())
@@ -641,8 +676,9 @@ struct future<T>::initiate_wait
     using handler_type = std::decay_t<Handler>;
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
     future<T> f(st);
-    auto waiter = std::make_unique<detail::future_waiter<T, handler_type>>(
-        handler_type(std::forward<Handler>(handler)));
+    auto waiter = detail::slab_new<detail::done_callback<T>,
+        detail::future_waiter<T, handler_type>>(
+        st->core().local_slab(), handler_type(std::forward<Handler>(handler)));
     const bool was_done = f.done();
     f.add(std::move(waiter), nullptr);
     if (!was_done && slot.is_connected())
@@ -661,7 +697,8 @@ future<T> event_loop::create_future()
 {
   if (core_->closed())
     throw loop_closed_error("create_future");
-  return future<T>(std::make_shared<detail::future_state<T>>(*core_));
+  return future<T>(
+      detail::make_loop_state<detail::future_state<T>>(*core_, *core_));
 }
 
 } // namespace asioloop

@@ -124,6 +124,13 @@ public:
         std::forward<F>(f), std::forward<A>(a)...);
   }
 
+  /// The loop's slab when called from this loop's work, else null: memory
+  /// for loop work's objects (future states, done callbacks).
+  node_slab* local_slab() const noexcept
+  {
+    return running_core == this ? slab_ : nullptr;
+  }
+
   template <typename F, typename... A>
   callback_node* post(std::uint32_t refs, F&& f, A&&... a)
   {

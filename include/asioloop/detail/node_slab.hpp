@@ -19,6 +19,12 @@
 // loop is gone while user handles still hold nodes is orphaned: it counts the
 // nodes still out and frees itself with the last one.
 //
+// Size classes: the loop's slab has 64-byte slots (callback nodes, small
+// done callbacks); future states made by loop work take 128- or 256-byte
+// slots from companion slabs of the same kind, made on first use. Each
+// companion counts its own slots and is orphaned with the loop's slab, so a
+// state that outlives the loop frees safely, whatever happened to the nodes.
+//
 
 #ifndef ASIOLOOP_DETAIL_NODE_SLAB_HPP
 #define ASIOLOOP_DETAIL_NODE_SLAB_HPP
@@ -56,13 +62,34 @@ extern constinit thread_local loop_core* running_core;
 class node_slab
 {
 public:
+  /// The slot size of the loop's own slab (the callback nodes' class).
   static constexpr std::size_t slot_size = 64;
+
+  /// The companion classes: 128 and 256 bytes.
+  static constexpr std::size_t class_count = 2;
+  static constexpr std::size_t largest_class = slot_size << class_count;
 
   /// Chunks kept when the slab is trimmed: 16 + 32 + ... + 512 KiB, room for
   /// about 16,000 nodes, so that ordinary bursts never go back to the kernel.
   static constexpr std::size_t kept_chunks = 6;
 
   static node_slab* create(const loop_core* owner);
+
+  /// The size of this slab's slots.
+  std::size_t slot_bytes() const noexcept { return size_; }
+
+  /// The slab whose slots are the smallest that hold @c bytes: this one, or
+  /// a companion made on first use. Null if none is that large, or if no
+  /// memory could be had. Loop work only, on the loop's own slab.
+  node_slab* size_class(std::size_t bytes) noexcept
+  {
+    if (bytes <= size_)
+      return this;
+    for (std::size_t i = 0; i < class_count; ++i)
+      if (bytes <= (size_ << (i + 1)))
+        return classes_[i] ? classes_[i] : make_class(i);
+    return nullptr;
+  }
 
   /// Returns a slot, or null if no memory could be had. Loop work only.
   void* allocate() noexcept
@@ -71,15 +98,15 @@ public:
     {
       free_ = *static_cast<void**>(p);
       ++live_;
-      ASIOLOOP_SLAB_UNPOISON(p, slot_size);
+      ASIOLOOP_SLAB_UNPOISON(p, size_);
       return p;
     }
     if (bump_ != bump_end_)
     {
       void* p = bump_;
-      bump_ += slot_size;
+      bump_ += size_;
       ++live_;
-      ASIOLOOP_SLAB_UNPOISON(p, slot_size);
+      ASIOLOOP_SLAB_UNPOISON(p, size_);
       return p;
     }
     return allocate_slow();
@@ -89,7 +116,7 @@ public:
   void deallocate(void* slot) noexcept
   {
     ASIOLOOP_SLAB_POISON(static_cast<char*>(slot) + sizeof(void*),
-        slot_size - sizeof(void*));
+        size_ - sizeof(void*));
     if (running_core == owner_ && !orphaned_.load(std::memory_order_relaxed))
     {
       *static_cast<void**>(slot) = free_;
@@ -106,15 +133,23 @@ public:
   {
     if (live_ == 0 && chunks_.size() > kept_chunks)
       release_chunks();
+    for (node_slab* c : classes_)
+      if (c)
+        c->trim();
   }
 
-  /// The loop is gone: frees the slab now, or with its last node.
+  /// The loop is gone: frees the slab (and each companion) now, or with its
+  /// last slot.
   void orphan() noexcept;
 
 private:
-  explicit node_slab(const loop_core* owner) noexcept : owner_(owner) {}
+  node_slab(const loop_core* owner, std::size_t size) noexcept
+    : owner_(owner), size_(size)
+  {
+  }
   ~node_slab();
 
+  node_slab* make_class(std::size_t i) noexcept;
   void* allocate_slow() noexcept;
   void deallocate_remote(void* slot) noexcept;
   std::size_t reclaim_remote() noexcept;
@@ -128,6 +163,8 @@ private:
   };
 
   const loop_core* owner_;
+  const std::size_t size_;
+  node_slab* classes_[class_count] = {}; // the companions, on the loop's slab
   void* free_ = nullptr;
   char* bump_ = nullptr;
   char* bump_end_ = nullptr;

@@ -1,0 +1,147 @@
+//
+// asioloop/detail/slab_allocator.hpp
+//
+// Distributed under the Boost Software License, Version 1.0.
+//
+// Slab memory for the objects loop work makes by the hundred thousand:
+// future states (through std::allocate_shared) and done callbacks.
+//
+// Why: a burst of futures, all alive before the first completes, is a burst
+// of fresh memory; from malloc every new 4 KiB page costs a fault, from the
+// loop's slab the pages were faulted in bulk (see node_slab.hpp).
+//
+
+#ifndef ASIOLOOP_DETAIL_SLAB_ALLOCATOR_HPP
+#define ASIOLOOP_DETAIL_SLAB_ALLOCATOR_HPP
+
+#include <asioloop/detail/node_slab.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <utility>
+
+namespace asioloop::detail {
+
+/// The smallest slot class that holds @c bytes, or 0 if none does.
+constexpr std::size_t slab_class_for(std::size_t bytes) noexcept
+{
+  for (std::size_t c = node_slab::slot_size; c <= node_slab::largest_class;
+       c *= 2)
+    if (bytes <= c)
+      return c;
+  return 0;
+}
+
+/// An allocator for std::allocate_shared that takes one slot of @c Slot
+/// bytes from @c slab (a slab of that class) when the block fits, and the
+/// heap otherwise. The choice depends only on the types, so deallocation
+/// never has to ask the slab (which may be gone when the block came from
+/// the heap).
+template <typename U, std::size_t Slot>
+class slab_allocator
+{
+public:
+  using value_type = U;
+
+  template <typename V>
+  struct rebind
+  {
+    using other = slab_allocator<V, Slot>;
+  };
+
+  explicit slab_allocator(node_slab* slab) noexcept : slab_(slab) {}
+
+  template <typename V>
+  slab_allocator(const slab_allocator<V, Slot>& other) noexcept
+    : slab_(other.slab_)
+  {
+  }
+
+  U* allocate(std::size_t n)
+  {
+    if (fits(n))
+    {
+      if (void* p = slab_->allocate())
+        return static_cast<U*>(p);
+      throw std::bad_alloc();
+    }
+    return std::allocator<U>().allocate(n);
+  }
+
+  void deallocate(U* p, std::size_t n) noexcept
+  {
+    if (fits(n))
+      slab_->deallocate(p);
+    else
+      std::allocator<U>().deallocate(p, n);
+  }
+
+  template <typename V>
+  bool operator==(const slab_allocator<V, Slot>& other) const noexcept
+  {
+    return slab_ == other.slab_;
+  }
+
+private:
+  template <typename V, std::size_t S>
+  friend class slab_allocator;
+
+  static constexpr bool fits(std::size_t n) noexcept
+  {
+    return n == 1 && sizeof(U) <= Slot
+        && alignof(U) <= alignof(std::max_align_t);
+  }
+
+  node_slab* slab_;
+};
+
+/// Deletes an object made by slab_new(): destroys it through its virtual
+/// destructor, then gives its memory back to where it came from.
+struct slab_deleter
+{
+  template <typename B>
+  void operator()(B* p) const noexcept
+  {
+    if (node_slab* s = p->slab_)
+    {
+      p->~B();
+      s->deallocate(p);
+    }
+    else
+      delete p;
+  }
+};
+
+/// Makes a @c D (derived from @c B, which has a virtual destructor and a
+/// public `node_slab* slab_` member) in a 64-byte slot of @c slab when it
+/// fits and @c slab is given, on the heap otherwise.
+template <typename B, typename D, typename... A>
+std::unique_ptr<B, slab_deleter> slab_new(node_slab* slab, A&&... a)
+{
+  if constexpr (sizeof(D) <= node_slab::slot_size
+      && alignof(D) <= alignof(std::max_align_t))
+  {
+    if (slab)
+      if (void* p = slab->allocate())
+      {
+        D* d;
+        try
+        {
+          d = ::new (p) D(std::forward<A>(a)...);
+        }
+        catch (...)
+        {
+          slab->deallocate(p);
+          throw;
+        }
+        d->slab_ = slab;
+        return std::unique_ptr<B, slab_deleter>(d);
+      }
+  }
+  return std::unique_ptr<B, slab_deleter>(new D(std::forward<A>(a)...));
+}
+
+} // namespace asioloop::detail
+
+#endif // ASIOLOOP_DETAIL_SLAB_ALLOCATOR_HPP
