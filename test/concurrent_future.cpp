@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <latch>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -125,22 +126,25 @@ BOOST_AUTO_TEST_CASE(exceptions_and_cancel)
       == "<concurrent_future state=finished exception=std::runtime_error('boom')>");
 
   auto c = concurrent_future<int>::create();
-  std::thread waiter([c] {
+  // Boost.Test's assertions are not thread-safe: the waiter only records.
+  std::string seen = "no cancelled_error";
+  std::thread waiter([c, &seen] {
     try
     {
       c.result();
     }
     catch (const asioloop::cancelled_error& e)
     {
-      BOOST_TEST(std::string(e.what()) == "stop");
-      return;
+      seen = e.what();
     }
-    BOOST_ERROR("no cancelled_error");
   });
   std::this_thread::sleep_for(5ms);
-  BOOST_TEST(c.cancel("stop"));
-  BOOST_TEST(c.cancel()); // cancelling again: still cancelled
+  const bool first = c.cancel("stop");
+  const bool again = c.cancel(); // cancelling again: still cancelled
   waiter.join();
+  BOOST_TEST(first);
+  BOOST_TEST(again);
+  BOOST_TEST(seen == "stop");
   BOOST_TEST(c.cancelled());
   BOOST_TEST(repr(c) == "<concurrent_future state=cancelled>");
   BOOST_CHECK_THROW(c.exception(), asioloop::cancelled_error);
@@ -202,8 +206,9 @@ BOOST_AUTO_TEST_CASE(cancel_cancels_the_task_in_the_loop)
   loop_thread t;
   auto state = std::make_shared<std::atomic<int>>(0);
   auto f = run_coroutine_threadsafe(sleeps_then_flags(1h, state), t.loop());
-  // Let the task start, then cancel from this thread.
-  std::this_thread::sleep_for(20ms);
+  // Let the task start (the loop runs work in order: once a later
+  // coroutine has run, this one has started), then cancel from this thread.
+  run_coroutine_threadsafe(a(0ms), t.loop()).result();
   BOOST_TEST(f.cancel());
   BOOST_TEST(f.cancelled());
   BOOST_CHECK_THROW(f.result(), asioloop::cancelled_error);
@@ -212,10 +217,14 @@ BOOST_AUTO_TEST_CASE(cancel_cancels_the_task_in_the_loop)
     std::this_thread::sleep_for(1ms);
   BOOST_TEST(state->load() == 2);
 
-  // Cancelled before the loop got to it: the coroutine never starts.
+  // Cancelled before the loop got to it: the coroutine never starts. The
+  // loop is held busy meanwhile, so that it cannot get to it first.
   auto never = std::make_shared<std::atomic<int>>(0);
+  auto hold = std::make_shared<std::latch>(1);
+  t.loop().call_soon_threadsafe([hold] { hold->wait(); });
   auto g = run_coroutine_threadsafe(sleeps_then_flags(0ms, never), t.loop());
   g.cancel();
+  hold->count_down();
   run_coroutine_threadsafe(a(0ms), t.loop()).result(); // one more trip
   BOOST_TEST(never->load() == 0);
 }
@@ -267,15 +276,17 @@ BOOST_AUTO_TEST_CASE(awaiting_in_loop_work_does_not_block_the_loop)
 {
   event_loop loop;
   auto cf = concurrent_future<int>::create();
-  int ticks = 0;
+  std::atomic<int> ticks{0};
   std::function<void()> tick = [&] {
-    ++ticks;
-    if (ticks < 5)
+    if (++ticks < 5)
       loop.call_later(1ms, tick);
   };
   loop.call_soon(tick);
-  std::thread producer([cf]() mutable {
-    std::this_thread::sleep_for(30ms);
+  // The result comes only once the loop has ticked on while awaiting it.
+  std::thread producer([cf, &ticks]() mutable {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (ticks < 5 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
     cf.set_result(42);
   });
   BOOST_TEST(loop.run_until_complete(awaits(cf)) == 42);

@@ -74,7 +74,10 @@ BOOST_AUTO_TEST_CASE(stopping_cancels_and_awaits_pending_tasks)
       });
     });
     auto f = asioloop::run_coroutine_threadsafe(sleeps_and_cleans_up(state), t.loop());
-    std::this_thread::sleep_for(10ms);
+    // Wait until it runs: a task cancelled before it starts never runs.
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (*state == 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
   }
   BOOST_TEST(state->load() == 2);
   BOOST_TEST(reports.empty()); // no task was destroyed pending
