@@ -27,6 +27,7 @@ namespace asio = boost::asio;
 using asioloop::event_loop;
 using asioloop::future;
 using asioloop::task;
+using asioloop::test::elapsed;
 using asioloop::test::strings;
 using namespace std::chrono_literals;
 
@@ -83,11 +84,6 @@ asio::awaitable<std::string> stubborn(std::chrono::milliseconds d)
     co_return "kept";
   }
   co_return "finished";
-}
-
-std::chrono::milliseconds elapsed(event_loop& loop, asioloop::clock::time_point t0)
-{
-  return std::chrono::duration_cast<std::chrono::milliseconds>(loop.time() - t0);
 }
 
 struct handler_log

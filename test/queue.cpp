@@ -36,16 +36,10 @@ using asioloop::event_loop;
 using asioloop::queue;
 using asioloop::task;
 using asioloop::test::strings;
+using asioloop::test::ticks;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// Lets the loop run @c n iterations.
-asio::awaitable<void> ticks(int n)
-{
-  for (int i = 0; i < n; ++i)
-    co_await asioloop::sleep(0s);
-}
 
 template <typename T>
 asio::awaitable<T> get_one(queue<T>& q)

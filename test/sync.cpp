@@ -31,16 +31,10 @@ namespace asio = boost::asio;
 using asioloop::event_loop;
 using asioloop::task;
 using asioloop::test::strings;
+using asioloop::test::ticks;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// Lets the loop run @c n iterations.
-asio::awaitable<void> ticks(int n)
-{
-  for (int i = 0; i < n; ++i)
-    co_await asioloop::sleep(0s);
-}
 
 template <typename Primitive>
 asio::awaitable<void> acquire_and_log(Primitive& p, std::string name, strings& log)

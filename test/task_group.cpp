@@ -23,6 +23,7 @@
 namespace asio = boost::asio;
 using asioloop::event_loop;
 using asioloop::task_group;
+using asioloop::test::elapsed;
 using asioloop::test::strings;
 using namespace std::chrono_literals;
 
@@ -48,11 +49,6 @@ asio::awaitable<int> fail_after(std::chrono::milliseconds d, std::string what)
 {
   co_await asioloop::sleep(d);
   throw std::runtime_error(what);
-}
-
-std::chrono::milliseconds elapsed(event_loop& loop, asioloop::clock::time_point t0)
-{
-  return std::chrono::duration_cast<std::chrono::milliseconds>(loop.time() - t0);
 }
 
 asio::awaitable<std::string> all_succeed(std::shared_ptr<strings> log)

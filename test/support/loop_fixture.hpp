@@ -9,6 +9,9 @@
 #define ASIOLOOP_TEST_SUPPORT_LOOP_FIXTURE_HPP
 
 #include <asioloop/event_loop.hpp>
+#include <asioloop/sleep.hpp>
+
+#include <boost/asio/awaitable.hpp>
 
 #include <boost/test/unit_test.hpp>
 
@@ -36,6 +39,19 @@ std::string repr(const T& x)
   std::ostringstream os;
   os << x;
   return os.str();
+}
+
+/// The loop's time since @c t0, in whole milliseconds (virtual-time tests).
+inline std::chrono::milliseconds elapsed(event_loop& loop, clock::time_point t0)
+{
+  return std::chrono::duration_cast<std::chrono::milliseconds>(loop.time() - t0);
+}
+
+/// Lets the loop run @c n iterations.
+inline boost::asio::awaitable<void> ticks(int n)
+{
+  for (int i = 0; i < n; ++i)
+    co_await asioloop::sleep(std::chrono::seconds(0));
 }
 
 /// Runs an owned loop until @c done() holds, failing the test after
