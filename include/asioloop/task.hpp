@@ -409,7 +409,7 @@ T event_loop::run_until_complete(boost::asio::awaitable<T> aw)
 namespace detail {
 
 /// asioloop::run's ending: cancels the tasks still pending, runs the loop
-/// until they are done, then closes it.
+/// until they are done, shuts the default executor down, then closes it.
 void finish_run(event_loop& loop) noexcept;
 
 /// Throws if the calling thread runs a loop already.
@@ -436,7 +436,9 @@ private:
 /// Runs @c main on a new loop and returns its result: asyncio.run().
 /**
  * The loop is created, runs @c main as a task until it completes, then the
- * tasks still pending are cancelled and awaited, and the loop is closed.
+ * tasks still pending are cancelled and awaited, the default executor (if
+ * run_in_executor made one) is shut down, waiting for its jobs, and the
+ * loop is closed.
  * SIGINT cancels the main task (the signal is handled only while run()
  * runs); run() then throws cancelled_error.
  *
