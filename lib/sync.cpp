@@ -257,8 +257,7 @@ void lock::release()
   if (!locked_)
     throw invalid_state_error(
         "release() of a lock that is not acquired: acquire() it first");
-  if (!waiters_.wake_one())
-    locked_ = false;
+  hand_on(waiters_);
 }
 
 void lock::hand_on(detail::waiter_list&) noexcept
@@ -305,8 +304,7 @@ void semaphore::release()
   if (bound_ > 0 && value_ >= bound_)
     throw invalid_state_error("bounded_semaphore released too many times: "
                               "release() only what acquire() took");
-  if (!waiters_.wake_one())
-    ++value_;
+  hand_on(waiters_);
 }
 
 void semaphore::hand_on(detail::waiter_list&) noexcept
