@@ -148,20 +148,34 @@ event_loop* loop_of(const A& a) noexcept
     return nullptr;
 }
 
+/// Adds @c l (null for an awaitable) to the loop found so far.
+/// @throws std::invalid_argument if the two differ.
+inline void join_loop(const char* what, event_loop*& loop, event_loop* l)
+{
+  if (l && loop && l != loop)
+    throw std::invalid_argument(
+        std::string(what) + ": the futures and tasks belong to different loops");
+  if (l)
+    loop = l;
+}
+
 /// The loop the given futures share, or the running loop if none is a
 /// future. @throws std::invalid_argument if they belong to several loops.
 template <typename... A>
 event_loop& common_loop(const char* what, const A&... a)
 {
   event_loop* loop = nullptr;
-  auto visit = [&](event_loop* l) {
-    if (l && loop && l != loop)
-      throw std::invalid_argument(std::string(what)
-          + ": the futures and tasks belong to different loops");
-    if (l)
-      loop = l;
-  };
-  (visit(loop_of(a)), ...);
+  (join_loop(what, loop, loop_of(a)), ...);
+  return loop ? *loop : get_running_loop();
+}
+
+/// As common_loop(), for the elements of a range.
+template <typename R>
+event_loop& common_loop_of_range(const char* what, const R& r)
+{
+  event_loop* loop = nullptr;
+  for (const auto& x : r)
+    join_loop(what, loop, loop_of(x));
   return loop ? *loop : get_running_loop();
 }
 
@@ -367,17 +381,7 @@ auto gather_range(R&& r)
   using T = awaited_t<source>;
   using result = std::vector<gather_element_t<Outcomes, T>>;
   std::vector<future<T>> children;
-  event_loop* loop = nullptr;
-  for (auto&& x : r)
-    if (auto* l = loop_of(x))
-    {
-      if (loop && loop != l)
-        throw std::invalid_argument(
-            "gather(): the futures and tasks belong to different loops");
-      loop = l;
-    }
-  if (!loop)
-    loop = &get_running_loop();
+  event_loop* loop = &common_loop_of_range("gather()", r);
   if (loop->is_closed())
     throw loop_closed_error("gather");
   if constexpr (std::ranges::sized_range<R>)
@@ -649,10 +653,7 @@ boost::asio::awaitable<wait_result<H>> wait(std::vector<H> fs,
 {
   if (fs.empty())
     throw std::invalid_argument("wait() needs at least one future or task");
-  for (auto& f : fs)
-    if (&f.get_loop() != &fs.front().get_loop())
-      throw std::invalid_argument(
-          "wait(): the futures and tasks belong to different loops");
+  (void)detail::common_loop_of_range("wait()", fs);
   return detail::wait_impl(std::move(fs), when, timeout);
 }
 
@@ -674,12 +675,12 @@ public:
   explicit completion_order(const std::vector<future<T>>& fs)
     : st_(std::make_shared<state>())
   {
+    // Checked before any callback is added: a refusal leaves none behind.
+    if (!fs.empty())
+      (void)detail::common_loop_of_range("as_completed()", fs);
     st_->left = fs.size();
     for (const auto& f : fs)
     {
-      if (&f.get_loop() != &fs.front().get_loop())
-        throw std::invalid_argument(
-            "as_completed(): the futures and tasks belong to different loops");
       future<T>(f).add_done_callback([st = st_](const future<T>& g) {
         st->done.push_back(g);
         if (st->wake.valid() && !st->wake.done())
