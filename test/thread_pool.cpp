@@ -58,6 +58,14 @@ struct gate
   }
 };
 
+/// Occupies a worker of @c pool with @c g, once it is running.
+concurrent_future<void> occupy(thread_pool_executor& pool, gate& g)
+{
+  auto f = pool.submit(std::ref(g));
+  g.entered.wait();
+  return f;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(pool)
@@ -104,8 +112,7 @@ BOOST_AUTO_TEST_CASE(shutdown_with_cancel_futures_cancels_what_has_not_started)
 {
   thread_pool_executor pool{1};
   gate g;
-  auto running = pool.submit(std::ref(g));
-  g.entered.wait();
+  auto running = occupy(pool, g);
   std::atomic<bool> stopped{false};
   auto stoppable = pool.submit([&](std::stop_token st) {
     while (!st.stop_requested())
@@ -145,8 +152,7 @@ BOOST_AUTO_TEST_CASE(a_cancelled_queued_job_never_runs)
 {
   thread_pool_executor pool{1};
   gate g;
-  auto running = pool.submit(std::ref(g));
-  g.entered.wait();
+  auto running = occupy(pool, g);
   std::atomic<bool> ran{false};
   auto queued = pool.submit([&] { ran = true; });
   BOOST_TEST(queued.cancel());
@@ -219,8 +225,7 @@ BOOST_AUTO_TEST_CASE(cancelling_a_queued_job_takes_it_off_the_queue)
   thread_pool_executor pool{1};
   event_loop loop;
   gate g;
-  auto blocker = pool.submit(std::ref(g));
-  g.entered.wait();
+  auto blocker = occupy(pool, g);
   std::atomic<bool> ran{false};
   auto fut = loop.run_in_executor(pool, [&] {
     ran = true;
@@ -311,8 +316,7 @@ BOOST_AUTO_TEST_CASE(shutdown_with_pending_jobs_leaves_no_loop_future_hanging)
   thread_pool_executor pool{1};
   event_loop loop;
   gate g;
-  auto blocker = pool.submit(std::ref(g));
-  g.entered.wait();
+  auto blocker = occupy(pool, g);
   std::vector<asioloop::future<int>> fs;
   for (int i = 0; i < 5; ++i)
     fs.push_back(loop.run_in_executor(pool, twice, i));
