@@ -363,7 +363,9 @@ private:
     return true;
   }
 
-  std::vector<char> buf_ = std::vector<char>(64 * 1024);
+  // Small at first: every page a worker touches before its first result
+  // is a page fault on the way to it (cold start).
+  std::vector<char> buf_ = std::vector<char>(4096);
   std::size_t beg_ = 0, end_ = 0;
 };
 
