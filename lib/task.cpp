@@ -25,17 +25,7 @@ std::uint64_t next_task_number() noexcept
   return counter.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
-constinit thread_local task_link* running_task = nullptr;
-
-void spawn_task(std::shared_ptr<task_link> task, asio::awaitable<void> body,
-    asio::cancellation_slot slot, std::shared_ptr<task_completion> done)
-{
-  // Each step of the coroutine goes through the task's executor, which makes
-  // the task the current one while the step runs.
-  asio::co_spawn(task_executor{task}, std::move(body),
-      asio::bind_cancellation_slot(slot,
-          [done = std::move(done)](std::exception_ptr e) { done->finish(e); }));
-}
+constinit thread_local const std::shared_ptr<task_link>* running_task = nullptr;
 
 std::optional<std::string> cancellation_message(const std::exception_ptr& e)
 {
@@ -165,7 +155,8 @@ std::optional<task_ref> current_task()
     throw no_running_loop_error();
   if (!detail::running_task)
     return std::nullopt;
-  return task_ref(static_cast<detail::task_base*>(detail::running_task)->share());
+  return task_ref(
+      static_cast<detail::task_base*>(detail::running_task->get())->share());
 }
 
 std::vector<task_ref> all_tasks()

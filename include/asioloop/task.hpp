@@ -14,8 +14,8 @@
 #include <asioloop/future.hpp>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -38,27 +38,13 @@ namespace detail {
 /// The number of the next task: Task-1, Task-2, ... across the process.
 std::uint64_t next_task_number() noexcept;
 
-/// Told how a task's coroutine ended.
-class task_completion
-{
-public:
-  virtual ~task_completion() = default;
-  virtual void finish(std::exception_ptr e) = 0;
-};
-
-/// Spawns @c body on the loop's executor, bound to @c slot, with
-/// `done->finish(exception)` called as loop work when it ends. Compiled once
-/// in lib/task.cpp, so that co_spawn is not instantiated per task type.
-void spawn_task(std::shared_ptr<task_link> task, boost::asio::awaitable<void> body,
-    boost::asio::cancellation_slot slot, std::shared_ptr<task_completion> done);
-
 /// If @c e is a cancellation — cancelled_error, or Asio's operation_aborted —
 /// returns its message (empty for operation_aborted, or for a
 /// cancelled_error without one); otherwise nothing.
 std::optional<std::string> cancellation_message(const std::exception_ptr& e);
 
 /// What every task shares, whatever its T: the loop lists tasks by it.
-class task_base : public task_link, public task_completion
+class task_base : public task_link
 {
 public:
   virtual std::shared_ptr<task_base> share() = 0;
@@ -69,16 +55,23 @@ public:
   /// The name: given, or `Task-N`, made only when first asked for.
   const std::string& name() const
   {
-    if (name_.empty())
-      name_ = "Task-" + std::to_string(number_);
-    return name_;
+    if (!name_)
+      name_ = std::make_unique<std::string>("Task-" + std::to_string(number_));
+    return *name_;
   }
 
-  mutable std::string name_;
-  std::uint64_t number_ = 0;
+  void set_name(std::string name)
+  {
+    name_ = std::make_unique<std::string>(std::move(name));
+  }
 
 protected:
   ~task_base() = default;
+
+  // Out of line: most tasks are never asked their name, and a burst of
+  // tasks is a burst of fresh memory.
+  mutable std::unique_ptr<std::string> name_;
+  std::uint64_t number_ = 0;
 };
 
 template <typename T>
@@ -87,9 +80,10 @@ class task_state final : public future_state<T>, public task_base
 public:
   task_state(loop_core& core, std::string name) : future_state<T>(core)
   {
-    name_ = std::move(name);
-    if (name_.empty())
+    if (name.empty())
       number_ = next_task_number();
+    else
+      set_name(std::move(name));
     loop_ = core.weak_from_this();
     core.add_task(*this);
   }
@@ -142,24 +136,25 @@ public:
     return future<T>(self).cancel(std::move(message));
   }
 
-  /// Completes the task's future when its coroutine ends.
-  void finish(std::exception_ptr e) override;
-
-  std::weak_ptr<loop_core> loop_;
-  boost::asio::cancellation_signal signal_;
-  bool started_ = false;
-  bool cancel_requested_ = false;
-  std::string cancel_message_request_;
-  std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> produced_;
+  /// Completes the task's future with how its coroutine ended. @c v is the
+  /// result: a T, or, for a T co_spawn cannot default-construct, an
+  /// optional<T>.
+  template <typename... V>
+  static void finish(std::shared_ptr<task_state> st, std::exception_ptr e, V&&... v);
 
   future_state_base::cancel_action intercept_cancel(std::string& message) override
   {
-    cancel_requested_ = true;
-    cancel_message_request_ = std::move(message);
+    cancel_message_ = std::make_unique<std::string>(std::move(message));
     if (started_)
       signal_.emit(boost::asio::cancellation_type::terminal);
     return future_state_base::cancel_action::deferred;
   }
+
+  std::weak_ptr<loop_core> loop_;
+  bool started_ = false; // its coroutine has been spawned
+  boost::asio::cancellation_signal signal_;
+  // The message of a cancel() request: the task ends cancelled with it.
+  std::unique_ptr<std::string> cancel_message_;
 };
 
 } // namespace detail
@@ -242,7 +237,7 @@ public:
   operator task_ref() const;
 
   /// Renames the task.
-  void set_name(std::string name) { state().name_ = std::move(name); }
+  void set_name(std::string name) { state().set_name(std::move(name)); }
 
   /// Requests that the task be cancelled.
   /**
@@ -302,29 +297,50 @@ task<T>::operator task_ref() const
 
 namespace detail {
 
+/// co_spawn's completion handler for a task. It names the task's signal as
+/// its cancellation slot itself: bound with bind_cancellation_slot, co_spawn
+/// would not see that it has no executor of its own, and would dispatch
+/// each cancellation through the task's executor, a step late.
 template <typename T>
-boost::asio::awaitable<void> task_body(
-    boost::asio::awaitable<T> aw, std::shared_ptr<task_state<T>> st)
+struct task_done
 {
-  st->started_ = true;
-  if (st->cancel_requested_)
-    throw cancelled_error(st->cancel_message_request_);
-  if constexpr (std::is_void_v<T>)
+  std::shared_ptr<task_state<T>> st;
+
+  using cancellation_slot_type = boost::asio::cancellation_slot;
+  cancellation_slot_type get_cancellation_slot() const noexcept
   {
-    co_await std::move(aw);
-    st->produced_.emplace(true);
+    return st->signal_.slot();
   }
-  else
-    st->produced_.emplace(co_await std::move(aw));
-  st->returned_ = true;
+
+  template <typename... V>
+  void operator()(std::exception_ptr e, V&&... v)
+  {
+    task_state<T>::finish(std::move(st), std::move(e), std::forward<V>(v)...);
+  }
+};
+
+/// The result co_spawn hands over: a T, or optional_body's optional<T>.
+template <typename T>
+T&& task_result(T&& v) noexcept
+{
+  return std::move(v);
 }
 
-/// Completes the task's future when its coroutine ends.
 template <typename T>
-void task_state<T>::finish(std::exception_ptr e)
+T&& task_result(std::optional<T>&& v) noexcept
 {
-  this->core().remove_task(*this);
-  future<T> f(std::static_pointer_cast<task_state>(this->shared_from_this()));
+  return std::move(*v);
+}
+
+template <typename T>
+template <typename... V>
+void task_state<T>::finish(
+    std::shared_ptr<task_state> st, std::exception_ptr e, V&&... v)
+{
+  st->returned_ = true;
+  st->core().remove_task(*st);
+  const std::unique_ptr<std::string> requested = std::move(st->cancel_message_);
+  future<T> f(std::move(st));
   if (f.done())
     return;
   if (!e)
@@ -332,13 +348,53 @@ void task_state<T>::finish(std::exception_ptr e)
     if constexpr (std::is_void_v<T>)
       f.set_result();
     else
-      f.set_result(std::move(*produced_));
+      f.set_result(task_result<T>(std::forward<V>(v)...));
   }
   else if (auto message = cancellation_message(e))
-    f.cancel_now(cancel_requested_ ? cancel_message_request_ : std::move(*message));
+    f.cancel_now(requested ? std::move(*requested) : std::move(*message));
   else
     f.set_exception(e);
 }
+
+/// For a result type co_spawn cannot default-construct: a frame more.
+template <typename T>
+boost::asio::awaitable<std::optional<T>> optional_body(boost::asio::awaitable<T> aw)
+{
+  co_return std::optional<T>(co_await std::move(aw));
+}
+
+/// The first step of a task: spawns its coroutine, on the iteration after
+/// create_task() as in asyncio. The task's executor makes each step of the
+/// coroutine the current task and runs co_spawn's own first dispatch inline,
+/// within this step; the task's signal is the cancellation slot, so cancel()
+/// reaches whatever the coroutine awaits.
+template <typename T>
+struct task_start
+{
+  std::shared_ptr<task_state<T>> st;
+  boost::asio::awaitable<T> coro;
+
+  void operator()()
+  {
+    std::shared_ptr<task_link> link(st, st.get());
+    task_scope scope(link);
+    if (st->cancel_message_)
+    {
+      // Cancelled before it started: the body never runs (the coroutine is
+      // destroyed with this step), and the task ends cancelled.
+      st->returned_ = true;
+      st->core().remove_task(*st);
+      future<T>(st).cancel_now(std::move(*st->cancel_message_));
+      return;
+    }
+    st->started_ = true;
+    task_executor ex(link);
+    if constexpr (std::is_void_v<T> || std::is_default_constructible_v<T>)
+      boost::asio::co_spawn(ex, std::move(coro), task_done<T>{std::move(st)});
+    else
+      boost::asio::co_spawn(ex, optional_body(std::move(coro)), task_done<T>{std::move(st)});
+  }
+};
 
 } // namespace detail
 
@@ -356,12 +412,10 @@ task<T> event_loop::create_task(boost::asio::awaitable<T> coro, std::string name
 {
   if (core_->closed())
     throw loop_closed_error("create_task");
-  auto st = std::make_shared<detail::task_state<T>>(*core_, std::move(name));
-  std::shared_ptr<detail::task_completion> done(st, st.get());
-  std::shared_ptr<detail::task_link> link(st, st.get());
-  detail::spawn_task(std::move(link), detail::task_body(std::move(coro), st),
-      st->signal_.slot(), std::move(done));
-  return task<T>(st);
+  auto st = detail::make_loop_state<detail::task_state<T>>(
+      *core_, *core_, std::move(name));
+  core_->post(1, detail::task_start<T>{st, std::move(coro)});
+  return task<T>(std::move(st));
 }
 
 /// Schedules @c coro as a task on the running loop.

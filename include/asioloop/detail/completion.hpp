@@ -40,7 +40,8 @@ bool runs_inline(const Executor& ex, loop_core& core,
   task.reset();
   if constexpr (std::is_same_v<Executor, loop_executor>)
     return ex == loop_executor{core};
-  else if constexpr (std::is_same_v<Executor, task_executor>)
+  else if constexpr (std::is_same_v<Executor, basic_task_executor<true>>
+      || std::is_same_v<Executor, basic_task_executor<false>>)
   {
     task = ex.task();
     return &ex.core() == &core;
@@ -49,11 +50,10 @@ bool runs_inline(const Executor& ex, loop_core& core,
   {
     if (const auto* l = ex.template target<loop_executor>())
       return *l == loop_executor{core};
-    if (const auto* t = ex.template target<task_executor>())
-    {
-      task = t->task();
-      return &t->core() == &core;
-    }
+    if (const auto* t = ex.template target<basic_task_executor<true>>())
+      return runs_inline(*t, core, task);
+    if (const auto* t = ex.template target<basic_task_executor<false>>())
+      return runs_inline(*t, core, task);
     return false;
   }
   else
@@ -71,7 +71,7 @@ void complete_from_loop(Handler&& h, loop_core& core, Args&&... args)
   if (runs_inline(ex, core, task))
   {
     // The step of a task's coroutine: that task is the current one.
-    task_scope scope(task.get());
+    task_scope scope(task);
     std::move(h)(std::forward<Args>(args)...);
   }
   else

@@ -24,20 +24,25 @@
 
 namespace asioloop::detail {
 
-/// The task whose step the calling thread is running, if any.
-extern constinit thread_local task_link* running_task;
+/// The task whose step the calling thread is running, if any: the handle
+/// the step holds, so that an executor can recognise its task without
+/// locking its weak reference.
+extern constinit thread_local const std::shared_ptr<task_link>* running_task;
 
 /// Sets running_task for a scope, restoring the previous value.
 class task_scope
 {
 public:
-  explicit task_scope(task_link* t) noexcept : saved_(std::exchange(running_task, t)) {}
+  explicit task_scope(const std::shared_ptr<task_link>& t) noexcept
+    : saved_(std::exchange(running_task, t ? &t : nullptr))
+  {
+  }
   ~task_scope() { running_task = saved_; }
   task_scope(const task_scope&) = delete;
   task_scope& operator=(const task_scope&) = delete;
 
 private:
-  task_link* saved_;
+  const std::shared_ptr<task_link>* saved_;
 };
 
 /// One step of a task: runs @c f with the task as the current one. Holds a
@@ -51,19 +56,32 @@ struct task_step
 
   void operator()()
   {
-    task_scope scope(task.get());
+    task_scope scope(task);
     std::move(f)();
   }
 };
 
-// The executor refers to its task weakly: co_spawn keeps a copy inside the
-// handler it installs in the task's cancellation slot, which the task owns,
-// and a strong reference there would keep every task alive forever.
-class task_executor
+// The executor refers to its task weakly: a copy of it may outlive the task
+// (a handler kept by a socket, an executor a coroutine stored), and it must
+// not keep the task alive.
+//
+// Like io_context's executor, its default is blocking.possibly (Inline): it
+// runs a function at once when the calling thread is running a step of the
+// same task, and posts it as a new step otherwise. That is how co_spawn's
+// first dispatch runs inside the task's first step, and its completion
+// handler in the step in which the coroutine returns, instead of one
+// iteration later each. post() asks for blocking.never, which always posts.
+template <bool Inline>
+class basic_task_executor
 {
 public:
-  explicit task_executor(const std::shared_ptr<task_link>& task) noexcept
+  explicit basic_task_executor(const std::shared_ptr<task_link>& task) noexcept
     : core_(&task->task_core()), task_(task)
+  {
+  }
+
+  basic_task_executor(loop_core* core, std::weak_ptr<task_link> task) noexcept
+    : core_(core), task_(std::move(task))
   {
   }
 
@@ -72,6 +90,15 @@ public:
   {
     if (core_->closed())
       return;
+    if constexpr (Inline)
+    {
+      if (running_task && !running_task->owner_before(task_)
+          && !task_.owner_before(*running_task))
+      {
+        std::decay_t<F>(std::forward<F>(f))();
+        return;
+      }
+    }
     core_->post(1, task_step<std::decay_t<F>>{task_.lock(), std::forward<F>(f)});
   }
 
@@ -81,35 +108,52 @@ public:
     return core_->context();
   }
 
-  static constexpr boost::asio::execution::blocking_t query(
-      boost::asio::execution::blocking_t) noexcept
+  static constexpr auto query(boost::asio::execution::blocking_t) noexcept
   {
-    return boost::asio::execution::blocking.never;
+    if constexpr (Inline)
+      return boost::asio::execution::blocking.possibly;
+    else
+      return boost::asio::execution::blocking.never;
   }
 
-  task_executor require(boost::asio::execution::blocking_t::never_t) const noexcept
+  basic_task_executor<false> require(
+      boost::asio::execution::blocking_t::never_t) const noexcept
   {
-    return *this;
+    return {core_, task_};
+  }
+
+  basic_task_executor<true> require(
+      boost::asio::execution::blocking_t::possibly_t) const noexcept
+  {
+    return {core_, task_};
   }
 
   loop_core& core() const noexcept { return *core_; }
   std::shared_ptr<task_link> task() const noexcept { return task_.lock(); }
 
-  friend bool operator==(const task_executor& a, const task_executor& b) noexcept
+  friend bool operator==(const basic_task_executor& a,
+      const basic_task_executor& b) noexcept
   {
     return a.core_ == b.core_ && !a.task_.owner_before(b.task_)
         && !b.task_.owner_before(a.task_);
   }
 
-  friend bool operator!=(const task_executor& a, const task_executor& b) noexcept
+  friend bool operator!=(const basic_task_executor& a,
+      const basic_task_executor& b) noexcept
   {
     return !(a == b);
   }
 
 private:
+  template <bool>
+  friend class basic_task_executor;
+
   loop_core* core_;
   std::weak_ptr<task_link> task_;
 };
+
+/// The executor a task's coroutine is spawned on.
+using task_executor = basic_task_executor<true>;
 
 } // namespace asioloop::detail
 
