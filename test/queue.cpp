@@ -326,12 +326,10 @@ asio::awaitable<void> woken_getter_cancelled_main(queue<std::string>& q, bool se
   if (second)
     g2 = asioloop::create_task(get_one(q));
   co_await ticks(3);
-  // Asio delivers a task's cancellation one iteration after cancel() (its
-  // co_spawn dispatches it through the executor): the put below wakes g1
-  // first, and the cancellation reaches it after the wake-up, before it
-  // resumes.
-  g1.cancel();
+  // The put wakes g1; the cancellation reaches it after the wake-up,
+  // before it resumes.
   q.put_nowait("a");
+  g1.cancel();
   co_await ticks(3);
   BOOST_TEST(g1.cancelled());
   if (second)
@@ -393,8 +391,8 @@ asio::awaitable<void> woken_putter_cancelled_main(queue<std::string>& q)
   auto p2 = asioloop::create_task(put_one<std::string>(q, "2"));
   co_await ticks(3);
   // As above: the get wakes p1, then the cancellation reaches it.
-  p1.cancel();
   BOOST_TEST(q.get_nowait() == "x");
+  p1.cancel();
   co_await ticks(3);
   BOOST_TEST(p1.cancelled());
   BOOST_TEST(p2.done());

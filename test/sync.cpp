@@ -7,10 +7,9 @@
 // lock, permit or notification. Ported in spirit from what CPython's
 // test_asyncio/test_locks.py checks.
 //
-// A task's cancel() reaches its coroutine one loop iteration later (Asio's
-// co_spawn dispatches it through the task's executor). The tests that need a
-// cancellation to land after a wake-up but before the waiter resumes
-// therefore cancel first and wake second, in the same callback.
+// A task's cancel() reaches the operation its coroutine waits in at once.
+// The tests of a cancellation that lands after a wake-up but before the
+// waiter resumes therefore wake first and cancel second, in one callback.
 //
 
 #include <asioloop/sync.hpp>
@@ -122,8 +121,8 @@ asio::awaitable<void> event_cancel_main()
   a.cancel(); // while waiting
   co_await ticks(3);
   BOOST_TEST(a.cancelled());
-  b.cancel(); // reaches b after set() woke it: the cancellation still wins
   ev.set();
+  b.cancel(); // reaches b after set() woke it: the cancellation still wins
   co_await ticks(3);
   BOOST_TEST(b.cancelled());
   BOOST_TEST(c.done());
@@ -228,8 +227,8 @@ asio::awaitable<void> lock_woken_cancel_main(bool someone_behind)
   if (someone_behind)
     b = asioloop::create_task(acquire_and_log(l, "B", log));
   co_await ticks(3);
-  a.cancel();
   l.release(); // hands the lock to A, which is cancelled before it resumes
+  a.cancel();
   co_await ticks(3);
   BOOST_TEST(a.cancelled());
   if (someone_behind)
@@ -364,8 +363,8 @@ asio::awaitable<void> semaphore_cancel_main()
   a.cancel(); // while waiting: takes no permit
   co_await ticks(3);
   BOOST_TEST(a.cancelled());
-  b.cancel();
   sem.release(); // handed to B, cancelled before it resumes: goes on to C
+  b.cancel();
   co_await ticks(3);
   BOOST_TEST(b.cancelled());
   BOOST_TEST(c.done());
@@ -374,8 +373,8 @@ asio::awaitable<void> semaphore_cancel_main()
   // With nobody behind, the permit handed to a cancelled waiter comes back.
   auto d = asioloop::create_task(acquire_and_log(sem, "D", log));
   co_await ticks(3);
-  d.cancel();
   sem.release();
+  d.cancel();
   co_await ticks(3);
   BOOST_TEST(d.cancelled());
   BOOST_TEST(!sem.locked());
@@ -579,8 +578,8 @@ asio::awaitable<void> notified_then_cancelled_main(bool resumed_first)
   else
   {
     // A is notified and cancelled before it resumes.
-    a.cancel();
     c.notify();
+    a.cancel();
   }
   co_await ticks(3);
   c.release();

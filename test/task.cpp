@@ -111,6 +111,58 @@ BOOST_AUTO_TEST_CASE(an_exception_ends_the_task_failed)
   BOOST_TEST(static_cast<bool>(t.exception()));
 }
 
+BOOST_AUTO_TEST_CASE(done_callbacks_are_scheduled_as_the_coroutine_returns)
+{
+  // As in asyncio: the step in which the coroutine returns sets the result
+  // and schedules the done callbacks, ahead of what later callbacks of the
+  // same iteration schedule.
+  event_loop loop;
+  strings log;
+  auto body = []() -> asio::awaitable<void> {
+    co_await asioloop::sleep(0s); // returns on the second iteration
+  };
+  auto t = loop.create_task(body());
+  t.add_done_callback([&](const asioloop::future<void>&) { log.push_back("done"); });
+  // Runs on the second iteration, after the task's last step.
+  loop.call_soon([&] {
+    loop.call_soon([&] { loop.call_soon([&] { log.push_back("later"); }); });
+  });
+  run_until(loop, [&] { return log.size() == 2; });
+  BOOST_TEST(log == (strings{"done", "later"}), boost::test_tools::per_element());
+}
+
+namespace {
+
+// A result co_spawn cannot default-construct, and cannot copy.
+struct no_default
+{
+  explicit no_default(int v) : value(std::make_unique<int>(v)) {}
+  std::unique_ptr<int> value;
+};
+
+asio::awaitable<no_default> make_no_default(int v, bool fail)
+{
+  co_await asioloop::sleep(v == 1 ? 1h : 0s); // 1: waits to be cancelled
+  if (fail)
+    throw std::runtime_error("no value");
+  co_return no_default(v);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_result_without_a_default_constructor)
+{
+  event_loop loop;
+  auto ok = loop.create_task(make_no_default(7, false));
+  auto bad = loop.create_task(make_no_default(0, true));
+  no_default r = loop.run_until_complete(ok);
+  BOOST_TEST(*r.value == 7);
+  BOOST_CHECK_THROW(loop.run_until_complete(bad), std::runtime_error);
+  auto cancelled = loop.create_task(make_no_default(1, false));
+  loop.call_soon([&] { cancelled.cancel("stop"); });
+  BOOST_CHECK_THROW(loop.run_until_complete(cancelled), asioloop::cancelled_error);
+}
+
 BOOST_AUTO_TEST_CASE(an_unreferenced_task_runs_to_completion)
 {
   event_loop loop{asioloop::virtual_clock};

@@ -551,6 +551,11 @@ boost::asio::awaitable<void> rcts_body(boost::asio::awaitable<T> aw, rcts_owner<
     // asyncio's retrieval of it through _chain_future does.
     owner->try_set_exception(std::move(e));
   }
+  // The result is handed over: a loop closed before co_spawn's completion
+  // (a step later, when the coroutine never suspended) must not report the
+  // task as destroyed pending.
+  if (running_task && *running_task)
+    (*running_task)->returned_ = true;
 }
 
 /// Done callback of the task: a cancelled task cancels the future, with the
