@@ -114,11 +114,18 @@ void cf_state_base::check_not_home(const char* what) const
           "instead, or add_done_callback()");
 }
 
+void cf_state_base::call_waiter(std::chrono::steady_clock::time_point deadline) noexcept
+{
+  if (auto w = waiter_.lock())
+    w->wait_for(*this, deadline);
+}
+
 void cf_state_base::wait(const char* what)
 {
   if (is_done())
     return;
   check_not_home(what);
+  call_waiter(std::chrono::steady_clock::time_point::max());
   if (spin_until_done(*this, std::chrono::steady_clock::time_point::max()))
     return;
   std::unique_lock lk(mutex_);
@@ -133,6 +140,7 @@ bool cf_state_base::wait_until(
   if (is_done())
     return true;
   check_not_home(what);
+  call_waiter(deadline);
   if (spin_until_done(*this, deadline))
     return true;
   std::unique_lock lk(mutex_);

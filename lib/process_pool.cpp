@@ -14,6 +14,13 @@
 // so rewrites the parent's reactor (its epoll descriptor); its default
 // launcher forks.
 //
+// A thread that blocks in result() on a call written straight to an idle
+// worker reads that worker's socket itself meanwhile (wait_for()): the round
+// trip is then caller -> worker -> caller, as with a bare pipe, without a
+// wake-up of the I/O thread on the way. The I/O thread watches the sockets
+// through an epoll set of its own, one-shot per socket, so that it can leave
+// a socket that a waiter reads unarmed until the waiter is done.
+//
 // Worker: the same executable, started with a flag in argv[1]. A
 // constructor in this file recognizes it, finishes the program's static
 // initialization itself (so jobs see the executable's globals constructed),
@@ -28,17 +35,18 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/core/demangle.hpp>
 
 #include <cxxabi.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <link.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -577,7 +585,8 @@ void pp_write_code(wire_writer& w, const void* addr)
 
 // ================================================================ the pool
 
-class process_pool_executor::impl : public std::enable_shared_from_this<impl>
+class process_pool_executor::impl final : public std::enable_shared_from_this<impl>,
+                                           public detail::cf_waiter
 {
 public:
   impl(std::size_t max_workers, process_pool_options o)
@@ -610,6 +619,11 @@ public:
     // The pool's thread takes no signals: they go to the program's own
     // threads, as if the pool were not there. Workers get the creating
     // thread's mask back (posix_spawn's SETSIGMASK).
+    ep_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (ep_ < 0)
+      throw std::system_error(errno, std::generic_category(), "asioloop: epoll_create1");
+    ep_desc_.assign(ep_);
+    asio::post(ioc_, [this] { watch(); });
     sigset_t all;
     ::sigfillset(&all);
     ::pthread_sigmask(SIG_BLOCK, &all, &child_mask_);
@@ -717,39 +731,58 @@ private:
     clock::time_point sent;
   };
 
-  // A worker's state is guarded by m_, except the read buffer (the pool's
-  // thread only) and the socket's asynchronous operations (started and
-  // completed on the pool's thread; a submitting thread may only ::send()
-  // on its descriptor, under m_).
+  // A worker's state is guarded by m_, except the read buffer, which belongs
+  // to whoever reads the socket (see the reading flags). Its socket is not
+  // Asio's: the pool's thread watches it through ep_, so that it is not
+  // woken by a response that a waiting thread reads itself.
   struct worker
   {
-    explicit worker(asio::io_context& ioc) : sock(ioc) {}
+    worker() = default;
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+    ~worker()
+    {
+      if (fd >= 0)
+        ::close(fd);
+    }
 
     int pid = 0;
-    int fd = -1;
-    asio::local::stream_protocol::socket sock;
+    int fd = -1; // closed (-1) once dead
     std::deque<flight> inflight;
     std::size_t sent = 0, completed = 0;
     clock::time_point last_done{};
-    std::string wbuf, wsending;
-    bool writing = false;
+    std::string wbuf; // bytes to send, from woff on
+    std::size_t woff = 0;
+    std::uint32_t armed = 0; // the events ep_ has it armed for (one-shot)
     std::vector<char> rbuf = std::vector<char>(4096);
     std::size_t rbeg = 0, rend = 0;
     bool retiring = false; // takes no more jobs; exits at EOF once idle
     bool closing = false; // its socket's send side is shut
     bool closing_wanted = false; // shut it once the write in progress ends
     bool dead = false;
+    // Who reads the socket, and owns rbuf meanwhile: the pool's thread,
+    // unless a thread blocked on one of its calls does (waiter). Each
+    // response is parsed by one of them, in order, whoever reads it.
+    // A reader keeps it until it has completed what it read, so that the
+    // futures of a worker complete in the order of its responses.
+    bool io_reading = false; // the pool's thread reads it outside m_
+    std::atomic<bool> io_completing{false}; // ... or completes what it read
+    bool waiter = false; // a waiting thread reads it (wait_for())
+    std::thread::id waiter_thread; // which (a done callback there may nest)
+    int waiter_depth = 0;
+    bool doomed = false; // EOF or a protocol violation seen: died() is due
   };
   using worker_ptr = std::shared_ptr<worker>;
 
   /// A response taken off a worker, completed once m_ is released (the
-  /// future's callbacks are user code).
+  /// future's callbacks are user code). Its body is copied out of the read
+  /// buffer, which belongs to the next reader by then (a small result fits
+  /// in the string itself).
   struct outcome
   {
     std::unique_ptr<detail::pp_job> job;
     char status;
-    const char* body;
-    std::size_t size;
+    std::string body;
   };
 
   // Jobs sent ahead to a worker behind the one it runs: hides the round
@@ -812,24 +845,24 @@ private:
       return false;
     for (auto& w : workers_)
     {
-      if (w->dead || w->retiring || w->closing || w->writing || !w->wbuf.empty()
-          || !w->inflight.empty())
+      if (w->dead || w->retiring || w->closing || !w->wbuf.empty() || !w->inflight.empty())
         continue;
       if (!job->start())
         return true; // cancelled already: nothing to send
       job->started = true;
+      // The submitting thread usually blocks in result() next: it may then
+      // read the reply itself (wait_for()). Set before anyone else sees it.
+      job->state->set_waiter(weak_from_this());
       const std::string& req = job->request;
       const ssize_t r = ::send(w->fd, req.data(), req.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       const std::size_t done = r > 0 ? static_cast<std::size_t>(r) : 0;
       push_flight_locked(*w, std::move(job));
       if (done < req.size())
       {
-        // The rest goes from the pool's thread; a dead worker shows there.
+        // The rest goes when the socket has room; a dead worker shows on
+        // the read side.
         w->wbuf.assign(w->inflight.back().job->request, done);
-        asio::post(ioc_, [this, w] {
-          std::lock_guard lk(m_);
-          start_write_locked(w);
-        });
+        arm_locked(*w);
       }
       return true;
     }
@@ -843,44 +876,85 @@ private:
       w.retiring = true;
   }
 
+  /// Queues @c job's request for @c w; flush_locked() sends it, with any
+  /// others queued in the same round: one send() per worker and round.
   void send_locked(const worker_ptr& w, std::unique_ptr<detail::pp_job> job)
   {
     w->wbuf += job->request;
     push_flight_locked(*w, std::move(job));
-    start_write_locked(w);
   }
 
+  void flush_locked()
+  {
+    for (auto& w : workers_)
+      if (!w->wbuf.empty())
+        start_write_locked(w);
+  }
+
+  /// Sends what wbuf holds, as far as the socket takes it now; the rest
+  /// when ep_ says it has room.
   void start_write_locked(const worker_ptr& w)
   {
-    if (w->writing || w->wbuf.empty() || w->dead)
+    if (w->dead)
       return;
-    w->writing = true;
-    std::swap(w->wbuf, w->wsending);
-    asio::async_write(w->sock, asio::buffer(w->wsending),
-        [this, w](boost::system::error_code ec, std::size_t) {
-          std::lock_guard lk(m_);
-          w->writing = false;
-          w->wsending.clear();
-          if (ec)
-            return; // the read side sees the death and handles it
-          start_write_locked(w);
-          if (w->closing_wanted && !w->writing)
-            close_send_locked(*w);
-        });
+    while (w->woff < w->wbuf.size())
+    {
+      const ssize_t r = ::send(w->fd, w->wbuf.data() + w->woff, w->wbuf.size() - w->woff,
+          MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (r > 0)
+        w->woff += static_cast<std::size_t>(r);
+      else if (r < 0 && errno == EINTR)
+        continue;
+      else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        break;
+      else
+      {
+        w->woff = w->wbuf.size(); // the read side sees the death and handles it
+        break;
+      }
+    }
+    if (w->woff == w->wbuf.size())
+    {
+      w->wbuf.clear();
+      w->woff = 0;
+      if (w->closing_wanted)
+        close_send_locked(*w);
+    }
+    arm_locked(*w);
+  }
+
+  /// Arms ep_ (one-shot) for what the pool's thread must hear of: the
+  /// socket readable (unless @c in is false, or it reads it already);
+  /// writable, while bytes wait. Any thread, under m_.
+  void arm_locked(worker& w, bool in = true)
+  {
+    if (w.dead)
+      return;
+    std::uint32_t ev = 0;
+    if (in && !w.io_reading && !w.doomed)
+      ev |= EPOLLIN;
+    if (!w.wbuf.empty())
+      ev |= EPOLLOUT;
+    if (ev == w.armed)
+      return;
+    epoll_event e{};
+    e.events = ev | EPOLLONESHOT;
+    e.data.fd = w.fd;
+    ::epoll_ctl(ep_, EPOLL_CTL_MOD, w.fd, &e);
+    w.armed = ev;
   }
 
   void close_send_locked(worker& w)
   {
     if (w.closing || w.dead)
       return;
-    if (w.writing || !w.wbuf.empty())
+    if (!w.wbuf.empty())
     {
       w.closing_wanted = true;
       return;
     }
     w.closing = true;
-    boost::system::error_code ec;
-    w.sock.shutdown(asio::socket_base::shutdown_send, ec);
+    ::shutdown(w.fd, SHUT_WR); // the worker sees EOF, finishes, exits
   }
 
   // ---------------------------------------------------------- dispatch
@@ -921,6 +995,7 @@ private:
       worker_ptr w = pick_locked(spawn_one);
       if (spawn_one)
       {
+        flush_locked();
         lk.unlock();
         auto fresh = spawn();
         lk.lock();
@@ -941,6 +1016,7 @@ private:
       }
       send_locked(w, std::move(job));
     }
+    flush_locked();
     std::deque<std::unique_ptr<detail::pp_job>> failed;
     std::string why;
     if (broken_ && !queue_.empty())
@@ -961,7 +1037,13 @@ private:
       if (w->inflight.empty() && (w->retiring || draining))
         close_send_locked(*w);
     if (draining && workers_.empty())
-      guard_.reset(); // every job done, every worker reaped: run() returns
+    {
+      // Every job done, every worker reaped: run() returns.
+      guard_.reset();
+      ep_stopped_ = true;
+      boost::system::error_code ec;
+      ep_desc_.cancel(ec);
+    }
     lk.unlock();
     fail_all(failed, why);
   }
@@ -1011,17 +1093,18 @@ private:
       ::close(sv[0]);
       return spawn_failure(rc, "posix_spawn of /proc/self/exe");
     }
-    auto w = std::make_shared<worker>(ioc_);
+    auto w = std::make_shared<worker>();
     w->pid = pid;
     w->fd = sv[0];
-    boost::system::error_code ec;
-    w->sock.assign(asio::local::stream_protocol(), sv[0], ec);
-    if (ec)
+    epoll_event e{};
+    e.events = EPOLLONESHOT; // armed once installed
+    e.data.fd = w->fd;
+    if (::epoll_ctl(ep_, EPOLL_CTL_ADD, w->fd, &e) != 0)
     {
-      ::close(sv[0]);
+      const int err = errno;
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
-      return spawn_failure(ec.value(), "socket assign");
+      return spawn_failure(err, "epoll_ctl");
     }
     return w;
   }
@@ -1033,7 +1116,7 @@ private:
     if (!init_frame_.empty())
       w->wbuf = init_frame_;
     start_write_locked(w);
-    start_read(w);
+    arm_locked(*w);
   }
 
   worker_ptr spawn_failure(int err, const char* what)
@@ -1047,46 +1130,238 @@ private:
 
   // ---------------------------------------------------------- receiving
 
-  /// Reads on; the pool's thread only (rbuf is not guarded).
-  void start_read(const worker_ptr& w)
+  /// The pool's thread: waits for ep_, which reports the workers' sockets.
+  void watch()
   {
-    if (w->rend == w->rbuf.size())
-    {
-      if (w->rbeg > 0)
-      {
-        std::memmove(w->rbuf.data(), w->rbuf.data() + w->rbeg, w->rend - w->rbeg);
-        w->rend -= w->rbeg;
-        w->rbeg = 0;
-      }
-      if (w->rend == w->rbuf.size())
-        w->rbuf.resize(w->rbuf.size() * 2);
-    }
-    w->sock.async_read_some(
-        asio::buffer(w->rbuf.data() + w->rend, w->rbuf.size() - w->rend),
-        [this, w](boost::system::error_code ec, std::size_t n) {
-          if (ec)
-            return died(w, {});
-          w->rend += n;
-          // One lock for the responses and for refilling the workers, none
-          // after the futures complete: their waiters often submit again
-          // at once, and would contend for it.
-          std::string violation;
-          bool full_dispatch = false;
-          {
-            std::lock_guard lk(m_);
-            violation = parse_locked(w, done_);
-            if (violation.empty())
-              full_dispatch = refill_locked();
-          }
-          finish(done_);
-          if (!violation.empty())
-            return died(w, violation);
-          if (w->rbeg == w->rend)
-            w->rbeg = w->rend = 0;
-          start_read(w);
-          if (full_dispatch)
-            dispatch();
+    ep_desc_.async_wait(asio::posix::descriptor_base::wait_read,
+        [this](boost::system::error_code ec) {
+          if (ec || ep_stopped_)
+            return;
+          epoll_event evs[16];
+          int n;
+          do
+            n = ::epoll_wait(ep_, evs, 16, 0);
+          while (n < 0 && errno == EINTR);
+          for (int i = 0; i < n; ++i)
+            on_event(evs[i].data.fd, evs[i].events);
+          if (!ep_stopped_)
+            watch();
         });
+  }
+
+  /// The pool's thread: ep_ reported the worker on @c fd (now disarmed).
+  void on_event(int fd, std::uint32_t events)
+  {
+    worker_ptr w;
+    {
+      std::lock_guard lk(m_);
+      for (auto& c : workers_)
+        if (c->fd == fd && !c->dead)
+          w = c;
+      if (!w)
+        return; // gone meanwhile
+      w->armed = 0;
+      const bool readable = events & (EPOLLIN | EPOLLERR | EPOLLHUP);
+      const bool read = readable && !w->doomed && !w->waiter;
+      w->io_reading = read;
+      if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+        start_write_locked(w);
+      if (!read)
+      {
+        // A waiter reads it (or died() is due): left unarmed for reading
+        // until the waiter leaves, or this thread would spin on its data.
+        // (Checking whether the waiter has drained it already, to re-arm at
+        // once, cost more than the waiter's re-arming: a system call under
+        // m_, which the waiter wants next.)
+        arm_locked(*w, !readable || !w->waiter);
+        return;
+      }
+    }
+    on_readable(w);
+  }
+
+  /// Reads what the socket holds, by its reader: > 0 bytes, 0 at EOF or on
+  /// an error, < 0 if there is nothing yet (without @c block only).
+  static ssize_t read_some(worker& w, bool block = false)
+  {
+    if (w.rbeg == w.rend)
+      w.rbeg = w.rend = 0;
+    if (w.rend == w.rbuf.size())
+    {
+      if (w.rbeg > 0)
+      {
+        std::memmove(w.rbuf.data(), w.rbuf.data() + w.rbeg, w.rend - w.rbeg);
+        w.rend -= w.rbeg;
+        w.rbeg = 0;
+      }
+      if (w.rend == w.rbuf.size())
+        w.rbuf.resize(w.rbuf.size() * 2);
+    }
+    ssize_t r;
+    do
+      r = ::recv(w.fd, w.rbuf.data() + w.rend, w.rbuf.size() - w.rend, block ? 0 : MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    if (r > 0)
+      w.rend += static_cast<std::size_t>(r);
+    else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return -1;
+    return r > 0 ? r : 0;
+  }
+
+  /// The pool's thread, as the socket's reader (io_reading).
+  void on_readable(const worker_ptr& w)
+  {
+    const ssize_t n = read_some(*w);
+    // One lock for the responses and for refilling the workers, none
+    // after the futures complete: their waiters often submit again
+    // at once, and would contend for it.
+    std::string violation;
+    bool full_dispatch = false;
+    {
+      std::lock_guard lk(m_);
+      w->io_reading = false;
+      if (n > 0)
+      {
+        violation = parse_locked(w, done_);
+        if (violation.empty())
+          full_dispatch = refill_locked();
+      }
+      if (n == 0 || !violation.empty())
+        w->doomed = true;
+      arm_locked(*w);
+      if (!done_.empty())
+        w->io_completing.store(true, std::memory_order_relaxed);
+    }
+    if (!done_.empty())
+    {
+      finish(done_);
+      w->io_completing.store(false, std::memory_order_release);
+    }
+    if (n == 0 || !violation.empty())
+      return died(w, violation);
+    if (full_dispatch)
+      dispatch();
+  }
+
+  /// cf_waiter: a thread blocks on the future of a call that was written
+  /// straight to its worker. Rather than wait for the pool's thread to read
+  /// the response and wake it (a third thread on the round trip, and a
+  /// wake-up that costs as much as the job on a virtual machine), it reads
+  /// the worker's socket itself, as long as the pool's thread is not
+  /// reading it, and until the call is done or the deadline passes.
+  /// Other calls' responses it reads on the way are completed too, in
+  /// order: their done callbacks then run on this thread.
+  void wait_for(detail::cf_state_base& st, clock::time_point deadline) noexcept override
+  {
+    try
+    {
+      while (!st.is_done() && read_for(st, deadline))
+      {
+      }
+    }
+    catch (...)
+    {
+      // Out of memory: the pool's thread has the socket back; wait for it.
+    }
+  }
+
+  /// One turn of wait_for(): claims the worker running @c st's call, reads
+  /// until it has at least one response, completes what it read, and hands
+  /// the socket back. A done callback run meanwhile may wait for another
+  /// call on the same worker: this thread may claim it again, nested. False
+  /// if there is nothing more it can do.
+  bool read_for(detail::cf_state_base& st, clock::time_point deadline)
+  {
+    std::vector<outcome> done;
+    done.reserve(4); // not under m_, nor while it owns the socket
+    worker_ptr w;
+    {
+      const auto me = std::this_thread::get_id();
+      std::lock_guard lk(m_);
+      for (auto& c : workers_)
+        if (std::any_of(c->inflight.begin(), c->inflight.end(),
+                [&](const flight& f) { return f.job->state == &st; }))
+        {
+          if (!c->dead && !c->doomed && !c->io_reading
+              && !c->io_completing.load(std::memory_order_acquire)
+              && (!c->waiter || c->waiter_thread == me))
+            w = c;
+          break;
+        }
+      if (!w)
+        return false; // queued, or the pool's thread has it: wait for that
+      // ep_ stays armed: disarming it here would cost this thread a system
+      // call (1.2 us here), more than the pool thread's wake-up that it
+      // saves, which happens beside this thread, on another CPU. Woken by
+      // the response, the pool's thread sees the waiter and leaves it be.
+      w->waiter = true;
+      w->waiter_thread = me;
+      ++w->waiter_depth;
+    }
+    std::string violation;
+    ssize_t n = -1;
+    bool timed_out = false;
+    for (;;)
+    {
+      if (deadline == clock::time_point::max())
+      {
+        // No deadline: sleep in recv() itself, one system call fewer.
+        if ((n = read_some(*w, true)) >= 0)
+          break;
+        continue;
+      }
+      pollfd pfd{w->fd, POLLIN, 0};
+      const auto left = deadline - clock::now();
+      if (left <= clock::duration::zero())
+      {
+        timed_out = true;
+        break;
+      }
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+      const int r = ::ppoll(&pfd, 1, &ts, nullptr);
+      if (r < 0 && errno != EINTR)
+      {
+        timed_out = true; // cannot poll: leave it to the pool's thread
+        break;
+      }
+      if (r > 0 && (n = read_some(*w)) >= 0)
+        break;
+    }
+    {
+      std::lock_guard lk(m_);
+      if (n > 0)
+      {
+        try
+        {
+          violation = parse_locked(w, done);
+        }
+        catch (...)
+        {
+          violation = "sent a response that could not be stored (out of memory)";
+        }
+        // Refilling the workers (and starting them) is the pool's thread's.
+        if (violation.empty() && !queue_.empty() && !broken_)
+          kick_locked();
+      }
+      if (n == 0 || !violation.empty())
+      {
+        // As when the pool's thread sees it: died() reaps the worker and
+        // fails or requeues its calls. No one claims the socket meanwhile.
+        w->doomed = true;
+        asio::post(ioc_, [this, w, violation] { died(w, violation); });
+      }
+    }
+    finish(done);
+    {
+      std::lock_guard lk(m_);
+      if (--w->waiter_depth == 0)
+      {
+        w->waiter = false;
+        arm_locked(*w); // the pool's thread watches it again
+      }
+    }
+    return !timed_out && n != 0 && violation.empty();
   }
 
   /// Sends queued jobs to the workers that have room; true if more needs
@@ -1097,10 +1372,11 @@ private:
     {
       bool spawn_one;
       worker_ptr w = pick_locked(spawn_one);
-      if (spawn_one)
-        return true;
-      if (!w)
-        return false;
+      if (spawn_one || !w)
+      {
+        flush_locked();
+        return spawn_one;
+      }
       auto job = std::move(queue_.front());
       queue_.pop_front();
       if (!job->started)
@@ -1111,6 +1387,7 @@ private:
       }
       send_locked(w, std::move(job));
     }
+    flush_locked();
     return broken_ && !queue_.empty();
   }
 
@@ -1161,7 +1438,7 @@ private:
       w->last_done = now;
       if (w->inflight.empty() && (w->retiring || (shutdown_ && queue_.empty())))
         close_send_locked(*w);
-      done.push_back({std::move(f.job), status, body + 1, len - 1});
+      done.push_back({std::move(f.job), status, std::string(body + 1, len - 1)});
     }
   }
 
@@ -1186,10 +1463,10 @@ private:
     }
     // Failed once m_ is released, as 'B'roken.
     for (auto& j : queue_)
-      done.push_back({std::move(j), 'B', nullptr, 0});
+      done.push_back({std::move(j), 'B', {}});
     queue_.clear();
     for (auto& f : w.inflight)
-      done.push_back({std::move(f.job), 'B', nullptr, 0});
+      done.push_back({std::move(f.job), 'B', {}});
     w.inflight.clear();
     w.retiring = true;
   }
@@ -1201,7 +1478,7 @@ private:
     {
       try
       {
-        wire_reader r(o.body, o.size);
+        wire_reader r(o.body.data(), o.body.size());
         if (o.status == detail::status_result)
           o.job->complete(r);
         else if (o.status == detail::status_error)
@@ -1238,8 +1515,9 @@ private:
     if (w->dead)
       return;
     w->dead = true;
-    boost::system::error_code ec;
-    w->sock.close(ec);
+    ::epoll_ctl(ep_, EPOLL_CTL_DEL, w->fd, nullptr);
+    ::close(w->fd);
+    w->fd = -1;
     lk.unlock();
 
     int status = 0;
@@ -1286,6 +1564,11 @@ private:
   asio::io_context ioc_{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_{
       asio::make_work_guard(ioc_)};
+  // The workers' sockets, each registered one-shot (arm_locked()); itself
+  // watched by the pool's thread through Asio.
+  int ep_ = -1;
+  asio::posix::stream_descriptor ep_desc_{ioc_};
+  bool ep_stopped_ = false; // the pool's thread only
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
   std::mutex join_m_;

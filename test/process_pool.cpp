@@ -28,12 +28,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -551,6 +553,184 @@ BOOST_AUTO_TEST_CASE(awaited_in_a_loop)
   BOOST_TEST(b == "hello B");
   // One pool serves several loops.
   BOOST_TEST(other.run_until_complete(await_one(pool, 8)) == 16);
+}
+
+// A call written straight to an idle worker is waited for by reading the
+// worker's socket on the waiting thread; the pool's thread reads it
+// otherwise. These cases hand the socket from one to the other.
+
+namespace {
+
+/// Both workers started and idle.
+void warm_up(process_pool_executor& pool)
+{
+  std::vector<concurrent_future<int>> fs;
+  for (int i = 0; i < 2 * static_cast<int>(pool.max_workers()); ++i)
+    fs.push_back(pool.submit(slow, 20));
+  for (auto& f : fs)
+    get(f);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(sequential_calls_from_several_threads)
+{
+  process_pool_executor pool{2};
+  warm_up(pool);
+  std::vector<std::thread> threads;
+  std::vector<int> wrong(4, 0);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i)
+        if (pool.submit(twice, t * 1000 + i).result(bound) != 2 * (t * 1000 + i))
+          ++wrong[static_cast<std::size_t>(t)];
+    });
+  for (auto& th : threads)
+    th.join();
+  for (int t = 0; t < 4; ++t)
+    BOOST_TEST(wrong[static_cast<std::size_t>(t)] == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_timed_out_wait_hands_the_socket_back)
+{
+  process_pool_executor pool{1};
+  warm_up(pool);
+  // The waiter gives up first; the pool's thread must then read the reply.
+  auto f = pool.submit(slow, 300);
+  BOOST_CHECK_THROW(f.result(10ms), asioloop::timeout_error);
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (!f.done() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  BOOST_TEST(f.done());
+  BOOST_TEST(f.result() == 300);
+  // Time-outs racing the reply: whoever reads it, it arrives once.
+  for (int i = 0; i < 20; ++i)
+  {
+    auto g = pool.submit(slow, 2 + i % 3);
+    try
+    {
+      (void)g.result(std::chrono::milliseconds(1 + i % 4));
+    }
+    catch (const asioloop::timeout_error&)
+    {
+    }
+    BOOST_TEST(get(g) == 2 + i % 3);
+  }
+  BOOST_TEST(get(pool.submit(twice, 3)) == 6);
+}
+
+BOOST_AUTO_TEST_CASE(a_call_never_waited_for_completes)
+{
+  // Declared first, destroyed last: the callback may still be unlocking.
+  std::mutex m;
+  std::condition_variable cv;
+  int got = 0;
+  process_pool_executor pool{1};
+  warm_up(pool);
+  // Written straight to the worker, but no one blocks on it: the pool's
+  // thread reads the reply.
+  auto f = pool.submit(twice, 21);
+  f.add_done_callback([&](const concurrent_future<int>& d) {
+    std::lock_guard lk(m);
+    got = d.result();
+    cv.notify_all();
+  });
+  std::unique_lock lk(m);
+  BOOST_TEST(cv.wait_for(lk, bound, [&] { return got != 0; }));
+  BOOST_TEST(got == 42);
+}
+
+BOOST_AUTO_TEST_CASE(a_waiter_completes_pipelined_calls_in_order)
+{
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<int> order;
+  process_pool_executor pool{1};
+  // Short jobs: the pool sends several ahead to the worker.
+  for (int i = 0; i < 20; ++i)
+    get(pool.submit(twice, i));
+  std::vector<concurrent_future<int>> fs;
+  for (int i = 0; i < 30; ++i)
+  {
+    // The first goes straight to the worker and holds it, while the rest
+    // are sent ahead behind it.
+    fs.push_back(i == 0 ? pool.submit(slow, 30) : pool.submit(twice, i));
+    fs.back().add_done_callback([&m, &cv, &order, i](const concurrent_future<int>&) {
+      std::lock_guard lk(m);
+      order.push_back(i);
+      cv.notify_all();
+    });
+  }
+  // Waiting on the first reads the worker's socket while replies to the
+  // others arrive behind it; waiting on the last reads the rest.
+  BOOST_TEST(get(fs.front()) == 30);
+  BOOST_TEST(get(fs.back()) == 58);
+  for (int i = 1; i < 30; ++i)
+    BOOST_TEST(get(fs[static_cast<std::size_t>(i)]) == 2 * i);
+  // A future is done before its callbacks have run: wait for them.
+  std::unique_lock lk(m);
+  BOOST_TEST(cv.wait_for(lk, bound, [&] { return order.size() == 30u; }));
+  for (std::size_t i = 0; i < order.size(); ++i)
+    BOOST_TEST(order[i] == static_cast<int>(i));
+}
+
+BOOST_AUTO_TEST_CASE(a_worker_dying_under_a_waiter_is_reported_and_replaced)
+{
+  process_pool_executor pool{2};
+  warm_up(pool);
+  for (int how = 0; how < 2; ++how)
+  {
+    BOOST_TEST_CONTEXT("way " << how)
+    {
+      const auto before = pool.worker_pids();
+      // Straight to an idle worker, then more behind it on the same one.
+      auto doomed = pool.submit(die, how);
+      auto other = pool.submit(slow, 50);
+      std::vector<concurrent_future<int>> behind;
+      for (int i = 0; i < 6; ++i)
+        behind.push_back(pool.submit(twice, i));
+      try
+      {
+        get(doomed);
+        BOOST_FAIL("no exception");
+      }
+      catch (const broken_executor_error& e)
+      {
+        const char* expected[] = {"signal 9 (SIGKILL)", "signal 11 (SIGSEGV)"};
+        BOOST_TEST(std::string(e.what()).find(expected[how]) != std::string::npos,
+            "message: " << e.what());
+      }
+      BOOST_TEST(get(other) == 50);
+      for (int i = 0; i < 6; ++i)
+        BOOST_TEST(get(behind[static_cast<std::size_t>(i)]) == 2 * i);
+      BOOST_TEST(get(pool.submit(twice, 7)) == 14);
+      BOOST_TEST(pool.worker_pids() != before);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(shutdown_while_a_thread_reads_its_reply)
+{
+  process_pool_executor pool{1};
+  warm_up(pool);
+  auto f = pool.submit(slow, 100);
+  int got = 0;
+  std::thread t([&] { got = f.result(bound); });
+  std::this_thread::sleep_for(20ms); // usually blocked on the socket by now
+  pool.shutdown(true);
+  t.join();
+  BOOST_TEST(got == 100);
+  BOOST_TEST(pool.worker_pids().empty());
+}
+
+BOOST_AUTO_TEST_CASE(max_tasks_per_child_with_waiting_threads)
+{
+  process_pool_executor pool{2, {.max_tasks_per_child = 3}};
+  std::set<int> pids;
+  for (int i = 0; i < 12; ++i)
+    pids.insert(get(pool.submit(my_pid)));
+  BOOST_TEST(pids.size() >= 4u);
+  BOOST_TEST(get(pool.submit(twice, 2)) == 4);
 }
 
 BOOST_AUTO_TEST_CASE(no_processes_are_left_behind)

@@ -67,6 +67,24 @@ public:
   virtual const std::type_info& type() const noexcept = 0;
 };
 
+/// Lets the producer of a future's result take part in a blocking wait for
+/// it. A wait()/wait_until() calls it before it sleeps: a process pool uses
+/// it to read the worker's reply on the waiting thread itself, sparing the
+/// round trip a wake-up of the pool's thread (6-15 us on a virtual machine,
+/// a third of the round trip). Whatever it does, the wait goes on as usual
+/// when it returns, so it may give up at any time.
+class cf_waiter
+{
+public:
+  /// Called by a thread about to block on @c st, which is not done; should
+  /// return once it is done, by @c deadline, or when it cannot help.
+  virtual void wait_for(class cf_state_base& st,
+      std::chrono::steady_clock::time_point deadline) noexcept = 0;
+
+protected:
+  ~cf_waiter() = default;
+};
+
 /// The state a concurrent_future's handles share, whatever T is. Any thread
 /// may use it: the status is atomic (done() takes no lock), the rest is
 /// guarded by the mutex; the value is written once, before the status turns
@@ -120,6 +138,11 @@ public:
   /// Writes the repr's state part ("pending", "cancelled", "finished ...").
   void print_state(std::ostream& os, void (*print_value)(std::ostream&, const cf_state_base&)) const;
 
+  /// Sets the waiter that blocking waits call first (see cf_waiter); only
+  /// before the future is shared with another thread. A weak reference: the
+  /// waiter (an executor) need not outlive its futures.
+  void set_waiter(std::weak_ptr<cf_waiter> w) noexcept { waiter_ = std::move(w); }
+
   /// Called (once, outside the lock) when cancel() succeeds: a
   /// run_coroutine_threadsafe future cancels its task here.
   virtual void on_cancel() noexcept {}
@@ -137,6 +160,7 @@ protected:
 
 private:
   void check_not_home(const char* what) const;
+  void call_waiter(std::chrono::steady_clock::time_point deadline) noexcept;
 
   std::atomic<int> status_{pending};
   std::condition_variable cv_;
@@ -144,6 +168,7 @@ private:
   std::exception_ptr error_;
   std::string cancel_message_;
   std::vector<std::unique_ptr<cf_callback>> callbacks_;
+  std::weak_ptr<cf_waiter> waiter_; // set before sharing, then only read
 
   template <typename T>
   friend class cf_state;

@@ -49,6 +49,7 @@ namespace detail {
 class pp_job
 {
 public:
+  explicit pp_job(cf_state_base& st) noexcept : state(&st) {}
   virtual ~pp_job() = default;
 
   /// set_running_or_notify_cancel(): false if the caller cancelled it.
@@ -63,13 +64,17 @@ public:
   /// call's code references and its arguments.
   std::string request;
   bool started = false;
+  /// Its future's state: a waiter on it is a waiter for this job.
+  cf_state_base* const state;
 };
 
 template <typename R>
 class pp_job_of final : public pp_job
 {
 public:
-  concurrent_future<R> future = concurrent_future<R>::create();
+  pp_job_of() : pp_job_of(std::make_shared<cf_state<R>>()) {}
+
+  concurrent_future<R> future;
 
   bool start() override { return future.set_running_or_notify_cancel(); }
 
@@ -94,6 +99,9 @@ public:
   }
 
   void cancel() noexcept override { future.cancel(); }
+
+private:
+  explicit pp_job_of(std::shared_ptr<cf_state<R>> st) : pp_job(*st), future(std::move(st)) {}
 };
 
 /// The worker-side entry of a call: reads the arguments from @c in, calls
@@ -261,7 +269,10 @@ struct pp_call_traits
  *
  * @par Thread Safety
  * Distinct objects: Safe. Shared objects: Safe. The futures' done callbacks
- * run on the pool's thread: keep them short.
+ * run on the pool's thread, or on a thread blocked in result() or wait():
+ * a call written straight to an idle worker is waited for by reading the
+ * worker's responses on the waiting thread, which completes what it reads.
+ * Keep them short.
  *
  * @par asyncio equivalent
  * `concurrent.futures.ProcessPoolExecutor(max_workers, initializer=...,
