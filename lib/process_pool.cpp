@@ -767,9 +767,10 @@ private:
     // futures of a worker complete in the order of its responses.
     bool io_reading = false; // the pool's thread reads it outside m_
     std::atomic<bool> io_completing{false}; // ... or completes what it read
-    bool waiter = false; // a waiting thread reads it (wait_for())
-    std::thread::id waiter_thread; // which (a done callback there may nest)
+    // A waiting thread reads it (wait_for()), this many times nested: a done
+    // callback run there may wait on another call to the same worker.
     int waiter_depth = 0;
+    std::thread::id waiter_thread;
     bool doomed = false; // EOF or a protocol violation seen: died() is due
   };
   using worker_ptr = std::shared_ptr<worker>;
@@ -1162,7 +1163,7 @@ private:
         return; // gone meanwhile
       w->armed = 0;
       const bool readable = events & (EPOLLIN | EPOLLERR | EPOLLHUP);
-      const bool read = readable && !w->doomed && !w->waiter;
+      const bool read = readable && !w->doomed && w->waiter_depth == 0;
       w->io_reading = read;
       if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
         start_write_locked(w);
@@ -1173,7 +1174,7 @@ private:
         // (Checking whether the waiter has drained it already, to re-arm at
         // once, cost more than the waiter's re-arming: a system call under
         // m_, which the waiter wants next.)
-        arm_locked(*w, !readable || !w->waiter);
+        arm_locked(*w, !readable || w->waiter_depth == 0);
         return;
       }
     }
@@ -1284,7 +1285,7 @@ private:
         {
           if (!c->dead && !c->doomed && !c->io_reading
               && !c->io_completing.load(std::memory_order_acquire)
-              && (!c->waiter || c->waiter_thread == me))
+              && (c->waiter_depth == 0 || c->waiter_thread == me))
             w = c;
           break;
         }
@@ -1294,7 +1295,6 @@ private:
       // call (1.2 us here), more than the pool thread's wake-up that it
       // saves, which happens beside this thread, on another CPU. Woken by
       // the response, the pool's thread sees the waiter and leaves it be.
-      w->waiter = true;
       w->waiter_thread = me;
       ++w->waiter_depth;
     }
@@ -1356,10 +1356,7 @@ private:
     {
       std::lock_guard lk(m_);
       if (--w->waiter_depth == 0)
-      {
-        w->waiter = false;
         arm_locked(*w); // the pool's thread watches it again
-      }
     }
     return !timed_out && n != 0 && violation.empty();
   }

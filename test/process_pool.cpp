@@ -200,6 +200,38 @@ T get(concurrent_future<T> f)
   return std::move(f).result(bound);
 }
 
+/// Checks that @c f fails with broken_executor_error naming @c expected
+/// (the signal or the exit status).
+void expect_broken(concurrent_future<int> f, const std::string& expected)
+{
+  try
+  {
+    get(std::move(f));
+    BOOST_FAIL("no exception");
+  }
+  catch (const broken_executor_error& e)
+  {
+    BOOST_TEST_MESSAGE(e.what());
+    BOOST_TEST(std::string(e.what()).find(expected) != std::string::npos,
+        "message: " << e.what());
+  }
+}
+
+/// Six calls queued behind one that dies: a death loses no other call.
+std::vector<concurrent_future<int>> submit_six(process_pool_executor& pool)
+{
+  std::vector<concurrent_future<int>> behind;
+  for (int i = 0; i < 6; ++i)
+    behind.push_back(pool.submit(twice, i));
+  return behind;
+}
+
+void expect_six(std::vector<concurrent_future<int>>& behind)
+{
+  for (std::size_t i = 0; i < behind.size(); ++i)
+    BOOST_TEST(get(behind[i]) == 2 * static_cast<int>(i));
+}
+
 /// True if @c pid is neither running nor a zombie of ours.
 bool gone(int pid)
 {
@@ -357,24 +389,11 @@ BOOST_AUTO_TEST_CASE(a_dying_worker_fails_its_call_and_is_replaced)
       auto other = pool.submit(slow, 100);
       const auto t0 = std::chrono::steady_clock::now();
       auto doomed = pool.submit(die, how);
-      std::vector<concurrent_future<int>> behind;
-      for (int i = 0; i < 6; ++i)
-        behind.push_back(pool.submit(twice, i));
-      try
-      {
-        get(doomed);
-        BOOST_FAIL("no exception");
-      }
-      catch (const broken_executor_error& e)
-      {
-        BOOST_TEST_MESSAGE(e.what());
-        BOOST_TEST(std::string(e.what()).find(expected[how]) != std::string::npos,
-            "message: " << e.what());
-      }
+      auto behind = submit_six(pool);
+      expect_broken(doomed, expected[how]);
       BOOST_TEST((std::chrono::steady_clock::now() - t0 < bound));
       BOOST_TEST(get(other) == 100);
-      for (int i = 0; i < 6; ++i)
-        BOOST_TEST(get(behind[static_cast<std::size_t>(i)]) == 2 * i);
+      expect_six(behind);
     }
   }
   BOOST_TEST(get(pool.submit(twice, 5)) == 10);
@@ -686,23 +705,11 @@ BOOST_AUTO_TEST_CASE(a_worker_dying_under_a_waiter_is_reported_and_replaced)
       // Straight to an idle worker, then more behind it on the same one.
       auto doomed = pool.submit(die, how);
       auto other = pool.submit(slow, 50);
-      std::vector<concurrent_future<int>> behind;
-      for (int i = 0; i < 6; ++i)
-        behind.push_back(pool.submit(twice, i));
-      try
-      {
-        get(doomed);
-        BOOST_FAIL("no exception");
-      }
-      catch (const broken_executor_error& e)
-      {
-        const char* expected[] = {"signal 9 (SIGKILL)", "signal 11 (SIGSEGV)"};
-        BOOST_TEST(std::string(e.what()).find(expected[how]) != std::string::npos,
-            "message: " << e.what());
-      }
+      auto behind = submit_six(pool);
+      const char* expected[] = {"signal 9 (SIGKILL)", "signal 11 (SIGSEGV)"};
+      expect_broken(doomed, expected[how]);
       BOOST_TEST(get(other) == 50);
-      for (int i = 0; i < 6; ++i)
-        BOOST_TEST(get(behind[static_cast<std::size_t>(i)]) == 2 * i);
+      expect_six(behind);
       BOOST_TEST(get(pool.submit(twice, 7)) == 14);
       BOOST_TEST(pool.worker_pids() != before);
     }
