@@ -138,20 +138,20 @@ public:
 
   /// Completes the task's future with how its coroutine ended. @c v is the
   /// result: a T, or, for a T co_spawn cannot default-construct, an
-  /// optional<T>.
+  /// optional<T>; none with an exception.
   template <typename... V>
   static void finish(std::shared_ptr<task_state> st, std::exception_ptr e, V&&... v);
 
   future_state_base::cancel_action intercept_cancel(std::string& message) override
   {
     cancel_message_ = std::make_unique<std::string>(std::move(message));
-    if (started_)
-      signal_.emit(boost::asio::cancellation_type::terminal);
+    // Before the task's first step nothing is connected to the signal yet,
+    // and the emit does nothing: task_start sees the message instead.
+    signal_.emit(boost::asio::cancellation_type::terminal);
     return future_state_base::cancel_action::deferred;
   }
 
   std::weak_ptr<loop_core> loop_;
-  bool started_ = false; // its coroutine has been spawned
   boost::asio::cancellation_signal signal_;
   // The message of a cancel() request: the task ends cancelled with it.
   std::unique_ptr<std::string> cancel_message_;
@@ -347,7 +347,7 @@ void task_state<T>::finish(
   {
     if constexpr (std::is_void_v<T>)
       f.set_result();
-    else
+    else if constexpr (sizeof...(V) != 0)
       f.set_result(task_result<T>(std::forward<V>(v)...));
   }
   else if (auto message = cancellation_message(e))
@@ -382,12 +382,9 @@ struct task_start
     {
       // Cancelled before it started: the body never runs (the coroutine is
       // destroyed with this step), and the task ends cancelled.
-      st->returned_ = true;
-      st->core().remove_task(*st);
-      future<T>(st).cancel_now(std::move(*st->cancel_message_));
+      task_state<T>::finish(std::move(st), std::make_exception_ptr(cancelled_error()));
       return;
     }
-    st->started_ = true;
     task_executor ex(link);
     if constexpr (std::is_void_v<T> || std::is_default_constructible_v<T>)
       boost::asio::co_spawn(ex, std::move(coro), task_done<T>{std::move(st)});
