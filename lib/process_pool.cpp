@@ -47,7 +47,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -81,7 +80,8 @@ namespace {
 
 constexpr char worker_flag[] = "--asioloop-process-worker=1";
 constexpr char worker_env[] = "ASIOLOOP_PROCESS_WORKER";
-constexpr int worker_fd = 3;
+constexpr int worker_fd = 3; // the worker's message socket
+constexpr int lifeline_fd = 4; // the read end of its pool's lifeline pipe
 
 // Request kinds and response statuses.
 constexpr char kind_call = 'C';
@@ -494,26 +494,41 @@ void run_init_array(const module_info& m, void (*from)(int, char**, char**), int
 
 void worker_hook(int argc, char** argv, char** envp);
 
+/// Whether @c fd is open and of the @c type (S_IFSOCK, S_IFIFO).
+bool is_a(int fd, mode_t type)
+{
+  struct stat st;
+  return ::fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == type;
+}
+
 /// A worker's life: set up, finish the program's static initialization,
 /// serve, exit. Never returns to the program's startup.
 [[noreturn]] void worker_main(int argc, char** argv, char** envp)
 {
-  // Die with the pool's thread, and make sure it had not died already.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  const long parent = argc > 2 ? std::strtol(argv[2], nullptr, 10) : 0;
-  if (parent == 0 || ::getppid() != parent)
-    ::_exit(125);
-  const std::size_t max = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 0;
-  struct stat st;
-  if (max == 0 || ::fstat(worker_fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+  const std::size_t max = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 0;
+  if (max == 0 || !is_a(worker_fd, S_IFSOCK) || !is_a(lifeline_fd, S_IFIFO))
   {
     std::fputs("asioloop: started as a process-pool worker without the pool's "
-               "socket: exiting\n",
+               "socket and lifeline: exiting\n",
         stderr);
     ::_exit(125);
   }
-  // A subprocess that a job starts must not keep the socket open.
+  // Die with the pool's process, in the middle of a job too. Nobody writes
+  // to the lifeline: its read end reports only the close of the write end's
+  // last copy, which the pool holds, and F_SETSIG turns that report into a
+  // SIGKILL of this process. (PR_SET_PDEATHSIG would follow the *thread*
+  // that spawned the worker, and the first worker is spawned by the pool's
+  // constructor, on whatever thread the program constructs it.) The poll
+  // closes the race with a pool that was gone before the signal was set.
+  pollfd gone{lifeline_fd, 0, 0};
+  if (::fcntl(lifeline_fd, F_SETOWN, ::getpid()) != 0
+      || ::fcntl(lifeline_fd, F_SETSIG, SIGKILL) != 0
+      || ::fcntl(lifeline_fd, F_SETFL, ::fcntl(lifeline_fd, F_GETFL) | O_ASYNC) != 0
+      || ::poll(&gone, 1, 0) != 0)
+    ::_exit(125);
+  // A subprocess that a job starts must not keep them open.
   ::fcntl(worker_fd, F_SETFD, FD_CLOEXEC);
+  ::fcntl(lifeline_fd, F_SETFD, FD_CLOEXEC);
   ::unsetenv(worker_env);
 
   // The static initialization the program would have done before main:
@@ -614,19 +629,48 @@ public:
     }
   }
 
+  ~impl()
+  {
+    // Kills any worker still running (none, normally: the pool's thread
+    // ends once every worker is reaped).
+    if (life_w_ >= 0)
+      ::close(life_w_);
+    if (life_r_ >= 0)
+      ::close(life_r_);
+  }
+
   void start()
   {
-    // The pool's thread takes no signals: they go to the program's own
-    // threads, as if the pool were not there. Workers get the creating
-    // thread's mask back (posix_spawn's SETSIGMASK).
     ep_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (ep_ < 0)
       throw std::system_error(errno, std::generic_category(), "asioloop: epoll_create1");
     ep_desc_.assign(ep_);
     asio::post(ioc_, [this] { watch(); });
+    int life[2];
+    if (::pipe2(life, O_CLOEXEC) != 0)
+      throw std::system_error(errno, std::generic_category(), "asioloop: pipe2");
+    life_w_ = life[1];
+    life_r_ = above_worker_fds(life[0]);
+    if (life_r_ < 0)
+      throw std::system_error(errno, std::generic_category(), "asioloop: fcntl");
+
+    // Workers get the creating thread's signal mask (posix_spawn's
+    // SETSIGMASK). The first one starts here rather than on the pool's
+    // thread: its exec and the program's startup in it are most of the
+    // time to a first result, and they then overlap the thread's start.
+    // A failure is left for the first submit to retry and report.
+    ::pthread_sigmask(SIG_BLOCK, nullptr, &child_mask_);
+    if (auto w = spawn())
+    {
+      std::lock_guard lk(m_);
+      install_locked(w);
+    }
+
+    // The pool's thread takes no signals: they go to the program's own
+    // threads, as if the pool were not there.
     sigset_t all;
     ::sigfillset(&all);
-    ::pthread_sigmask(SIG_BLOCK, &all, &child_mask_);
+    ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
     try
     {
       thread_ = std::thread([self = shared_from_this()] { self->run(); });
@@ -635,6 +679,11 @@ public:
     catch (...)
     {
       ::pthread_sigmask(SIG_SETMASK, &child_mask_, nullptr);
+      for (auto& w : workers_) // no thread to reap the first worker
+      {
+        ::kill(w->pid, SIGKILL);
+        ::waitpid(w->pid, nullptr, 0);
+      }
       throw;
     }
     ::pthread_sigmask(SIG_SETMASK, &child_mask_, nullptr);
@@ -1049,33 +1098,46 @@ private:
     fail_all(failed, why);
   }
 
+  /// @c fd, moved above the descriptors that a worker is given, where
+  /// dup2() onto those cannot clobber it; -1 if it cannot be moved.
+  static int above_worker_fds(int fd)
+  {
+    if (fd > detail::lifeline_fd)
+      return fd;
+    const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, detail::lifeline_fd + 1);
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    return moved;
+  }
+
   /// Starts a worker process; null (and spawn_failed_ set) if it cannot.
   worker_ptr spawn()
   {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
       return spawn_failure(errno, "socketpair");
-    int child = sv[1];
-    if (child == detail::worker_fd)
+    const int child = above_worker_fds(sv[1]);
+    if (child < 0)
     {
-      // dup2(3, 3) would leave FD_CLOEXEC set on it.
-      child = ::fcntl(sv[1], F_DUPFD_CLOEXEC, detail::worker_fd + 1);
-      ::close(sv[1]);
+      const int err = errno;
+      ::close(sv[0]);
+      return spawn_failure(err, "fcntl(F_DUPFD_CLOEXEC)");
     }
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     ::posix_spawn_file_actions_init(&fa);
     ::posix_spawnattr_init(&attr);
     ::posix_spawn_file_actions_adddup2(&fa, child, detail::worker_fd);
+    ::posix_spawn_file_actions_adddup2(&fa, life_r_, detail::lifeline_fd);
     ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    ::posix_spawn_file_actions_addclosefrom_np(&fa, detail::worker_fd + 1);
+    ::posix_spawn_file_actions_addclosefrom_np(&fa, detail::lifeline_fd + 1);
     ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
     ::posix_spawnattr_setsigmask(&attr, &child_mask_);
 
-    const std::string ppid = std::to_string(::getpid());
     const std::string max = std::to_string(options_.max_message_size);
     char* argv[] = {argv0_.data(), const_cast<char*>(detail::worker_flag),
-        const_cast<char*>(ppid.c_str()), const_cast<char*>(max.c_str()), nullptr};
+        const_cast<char*>(max.c_str()), nullptr};
     std::vector<char*> envp;
     std::string marker = std::string(detail::worker_env) + "=1";
     for (char** e = environ; e && *e; ++e)
@@ -1565,6 +1627,10 @@ private:
   // watched by the pool's thread through Asio.
   int ep_ = -1;
   asio::posix::stream_descriptor ep_desc_{ioc_};
+  // The lifeline: workers inherit the read end; the write end's close, at
+  // the latest when this process dies, kills them (worker_main()).
+  int life_r_ = -1;
+  int life_w_ = -1;
   bool ep_stopped_ = false; // the pool's thread only
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};

@@ -740,6 +740,21 @@ BOOST_AUTO_TEST_CASE(max_tasks_per_child_with_waiting_threads)
   BOOST_TEST(get(pool.submit(twice, 2)) == 4);
 }
 
+// The constructor spawns the first worker on the calling thread; a worker
+// must not die with that thread (as it would with PR_SET_PDEATHSIG).
+BOOST_AUTO_TEST_CASE(workers_outlive_the_thread_that_made_the_pool)
+{
+  std::unique_ptr<process_pool_executor> pool;
+  int first = 0;
+  std::thread([&] {
+    pool = std::make_unique<process_pool_executor>(1);
+    first = pool->submit(my_pid).result(30s); // the worker is up: then this thread ends
+  }).join();
+  std::this_thread::sleep_for(200ms); // room for a signal to land
+  BOOST_TEST(pool->submit(my_pid).result(30s) == first);
+  BOOST_TEST(pool->worker_pids() == std::vector<int>{first}, boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(no_processes_are_left_behind)
 {
   std::vector<int> pids;

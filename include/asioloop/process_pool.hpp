@@ -261,9 +261,11 @@ struct pp_call_traits
  * fails that job with broken_executor_error naming the signal or status;
  * the pool starts a replacement and every other job goes on. Jobs may print:
  * messages use a socket of their own, and the workers share the parent's
- * stdout and stderr (stdin is /dev/null). Workers die with the pool's
- * thread (PR_SET_PDEATHSIG) and exit when their socket closes, so none
- * outlives the program; the pool reaps every worker it started.
+ * stdout and stderr (stdin is /dev/null). Workers exit when their socket
+ * closes and are killed when the program dies, so none outlives it; the
+ * pool reaps every worker it started. The constructor starts the first
+ * worker (which takes a few milliseconds to come up), the pool's thread
+ * the others, as calls need them.
  *
  * Linux only.
  *
@@ -281,8 +283,12 @@ struct pp_call_traits
 class process_pool_executor
 {
 public:
-  /// Creates a pool of up to @c max_workers processes, started on demand.
+  /// Creates a pool of up to @c max_workers processes, and starts the first.
   /**
+   * The others start on demand, as calls queue up. The first worker comes up
+   * while the program goes on; a failure to start it is reported by the
+   * first call (broken_executor_error) if a retry fails too.
+   *
    * @param max_workers The most workers at once; 0 means the number of cores.
    * @param options The initializer, max_tasks_per_child, max_message_size.
    *
