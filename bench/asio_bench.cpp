@@ -407,13 +407,32 @@ struct w9_driver
   long long out[2] = {0, 0}, in[2] = {0, 0};
 };
 
+void w9_close(const w9_worker& w)
+{
+  ::close(w.to);
+  ::close(w.from);
+  ::waitpid(w.pid, nullptr, 0);
+}
+
 void w9(long n)
 {
   std::fflush(stdout);
-  const auto c0 = bench_clock::now();
-  w9_worker ws[2] = {w9_fork(), w9_fork()};
-  bench::check(w9_call(ws[0], 21) == 42, "W9 cold result");
-  const auto c1 = bench_clock::now();
+  // Cold start: the median of 5, as in asioloop_bench.
+  std::vector<double> cold;
+  w9_worker ws[2];
+  for (int i = 0; i < 5; ++i)
+  {
+    if (i > 0)
+      for (auto& w : ws)
+        w9_close(w);
+    const auto c0 = bench_clock::now();
+    ws[0] = w9_fork();
+    ws[1] = w9_fork();
+    bench::check(w9_call(ws[0], 21) == 42, "W9 cold result");
+    const auto c1 = bench_clock::now();
+    cold.push_back(std::chrono::duration<double, std::milli>(c1 - c0).count());
+  }
+  std::sort(cold.begin(), cold.end());
 
   asio::io_context ioc(1);
   long next = 0, done = 0;
@@ -460,14 +479,9 @@ void w9(long n)
   }
   std::sort(lat.begin(), lat.end());
   for (auto& w : ws)
-  {
-    ::close(w.to);
-    ::close(w.from);
-    ::waitpid(w.pid, nullptr, 0);
-  }
+    w9_close(w);
   bench::out("W9", "asio", "throughput", n / bench::seconds(t0, t1), "jobs/s");
-  bench::out("W9", "asio", "cold_start_first_result",
-      std::chrono::duration<double, std::milli>(c1 - c0).count(), "ms");
+  bench::out("W9", "asio", "cold_start_first_result", cold[cold.size() / 2], "ms");
   bench::out("W9", "asio", "round_trip_p50", lat[n / 2], "us");
 }
 

@@ -394,14 +394,30 @@ asio::awaitable<T> w9_wait(asioloop::concurrent_future<T> f)
   co_return co_await std::move(f);
 }
 
+// Cold start: pool creation to the first result, in ms; the median of 5
+// pools, as one sample swings by half on this kind of machine.
+double w9_cold_start()
+{
+  std::vector<double> ms;
+  for (int i = 0; i < 5; ++i)
+  {
+    event_loop loop;
+    const auto c0 = bench_clock::now();
+    asioloop::process_pool_executor pool{2};
+    const int first = loop.run_until_complete(w9_wait(pool.submit(w9_double, 21)));
+    const auto c1 = bench_clock::now();
+    bench::check(first == 42, "W9 cold result");
+    ms.push_back(std::chrono::duration<double, std::milli>(c1 - c0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
 void w9(long n)
 {
+  const double cold = w9_cold_start();
   event_loop loop;
-  const auto c0 = bench_clock::now();
   asioloop::process_pool_executor pool{2};
-  const int first = loop.run_until_complete(w9_wait(pool.submit(w9_double, 21)));
-  const auto c1 = bench_clock::now();
-  bench::check(first == 42, "W9 cold result");
 
   long long sum = 0;
   bench_clock::time_point t0, t1;
@@ -450,8 +466,7 @@ void w9(long n)
   std::sort(deaths.begin(), deaths.end());
   pool.shutdown(true);
   bench::out("W9", "asioloop", "throughput", n / bench::seconds(t0, t1), "jobs/s");
-  bench::out("W9", "asioloop", "cold_start_first_result",
-      std::chrono::duration<double, std::milli>(c1 - c0).count(), "ms");
+  bench::out("W9", "asioloop", "cold_start_first_result", cold, "ms");
   bench::out("W9", "asioloop", "round_trip_p50", lat[n / 2], "us");
   bench::out("W9", "asioloop", "killed_worker_to_error", deaths[2], "ms");
 }
