@@ -418,6 +418,8 @@ void w9(long n)
   const double cold = w9_cold_start();
   event_loop loop;
   asioloop::process_pool_executor pool{2};
+  // As after a cold start: one worker up, the second started on demand.
+  bench::check(pool.submit(w9_double, 1).result() == 2, "W9 first result");
 
   long long sum = 0;
   bench_clock::time_point t0, t1;
