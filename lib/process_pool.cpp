@@ -644,8 +644,6 @@ public:
     ep_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (ep_ < 0)
       throw std::system_error(errno, std::generic_category(), "asioloop: epoll_create1");
-    ep_desc_.assign(ep_);
-    asio::post(ioc_, [this] { watch(); });
     int life[2];
     if (::pipe2(life, O_CLOEXEC) != 0)
       throw std::system_error(errno, std::generic_category(), "asioloop: pipe2");
@@ -665,6 +663,9 @@ public:
       std::lock_guard lk(m_);
       install_locked(w);
     }
+    // Only now Asio's reactor: it takes a dozen system calls to set up.
+    ep_desc_.assign(ep_);
+    asio::post(ioc_, [this] { watch(); });
 
     // The pool's thread takes no signals: they go to the program's own
     // threads, as if the pool were not there.
