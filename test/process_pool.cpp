@@ -496,6 +496,38 @@ BOOST_AUTO_TEST_CASE(shutdown_can_cancel_pending_jobs)
   BOOST_TEST(cancelled >= 4);
 }
 
+// A busy worker is sent calls ahead of time only while calls are short.
+// A call sent ahead has started (it can no longer be cancelled); a queued
+// one waits for a free worker.
+BOOST_AUTO_TEST_CASE(only_short_calls_are_sent_ahead)
+{
+  {
+    process_pool_executor pool{1};
+    for (int i = 0; i < 20; ++i)
+      get(pool.submit(twice, i)); // well under a millisecond each
+    auto busy = pool.submit(slow, 500);
+    auto next = pool.submit(twice, 1);
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    while (!next.running() && !busy.done() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    BOOST_TEST(!busy.done());
+    BOOST_TEST(next.running()); // sent behind the busy call
+    BOOST_TEST(!next.cancel());
+    BOOST_TEST(get(next) == 2);
+  }
+  {
+    process_pool_executor pool{1};
+    for (int i = 0; i < 3; ++i)
+      get(pool.submit(slow, 20)); // 20 ms each: one at a time
+    auto busy = pool.submit(slow, 500);
+    auto next = pool.submit(twice, 1);
+    std::this_thread::sleep_for(100ms);
+    BOOST_TEST(!next.running()); // queued
+    BOOST_TEST(next.cancel());
+    BOOST_TEST(get(busy) == 500);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(oversized_messages_are_refused)
 {
   process_pool_executor pool{1, {.max_message_size = 1024}};
