@@ -520,11 +520,16 @@ bool is_a(int fd, mode_t type)
   // that spawned the worker, and the first worker is spawned by the pool's
   // constructor, on whatever thread the program constructs it.) The poll
   // closes the race with a pool that was gone before the signal was set.
-  pollfd gone{lifeline_fd, 0, 0};
   if (::fcntl(lifeline_fd, F_SETOWN, ::getpid()) != 0
       || ::fcntl(lifeline_fd, F_SETSIG, SIGKILL) != 0
-      || ::fcntl(lifeline_fd, F_SETFL, ::fcntl(lifeline_fd, F_GETFL) | O_ASYNC) != 0
-      || ::poll(&gone, 1, 0) != 0)
+      || ::fcntl(lifeline_fd, F_SETFL, ::fcntl(lifeline_fd, F_GETFL) | O_ASYNC) != 0)
+  {
+    std::fprintf(stderr, "asioloop: process-pool worker: cannot watch the pool's lifeline: %s\n",
+        std::strerror(errno));
+    ::_exit(125);
+  }
+  pollfd gone{lifeline_fd, 0, 0};
+  if (::poll(&gone, 1, 0) != 0)
     ::_exit(125);
   // A subprocess that a job starts must not keep them open.
   ::fcntl(worker_fd, F_SETFD, FD_CLOEXEC);
