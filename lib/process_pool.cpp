@@ -636,6 +636,8 @@ public:
 
   ~impl()
   {
+    if (ep_ >= 0 && !ep_desc_.is_open()) // start() failed before handing it over
+      ::close(ep_);
     // Kills any worker still running (none, normally: the pool's thread
     // ends once every worker is reaped).
     if (life_w_ >= 0)
@@ -668,9 +670,6 @@ public:
       std::lock_guard lk(m_);
       install_locked(w);
     }
-    // Only now Asio's reactor: it takes a dozen system calls to set up.
-    ep_desc_.assign(ep_);
-    asio::post(ioc_, [this] { watch(); });
 
     // The pool's thread takes no signals: they go to the program's own
     // threads, as if the pool were not there.
@@ -679,6 +678,9 @@ public:
     ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
     try
     {
+      // Only now Asio's reactor: it takes a dozen system calls to set up.
+      ep_desc_.assign(ep_);
+      asio::post(ioc_, [this] { watch(); });
       thread_ = std::thread([self = shared_from_this()] { self->run(); });
       thread_id_ = thread_.get_id();
     }
