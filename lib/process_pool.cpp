@@ -636,7 +636,7 @@ public:
 
   ~impl()
   {
-    if (ep_ >= 0 && !ep_desc_.is_open()) // start() failed before handing it over
+    if (ep_ >= 0 && !ep_desc_) // start() failed before handing it over
       ::close(ep_);
     // Kills any worker still running (none, normally: the pool's thread
     // ends once every worker is reaped).
@@ -678,8 +678,7 @@ public:
     ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
     try
     {
-      // Only now Asio's reactor: it takes a dozen system calls to set up.
-      ep_desc_.assign(ep_);
+      ep_desc_.emplace(ioc_, ep_);
       asio::post(ioc_, [this] { watch(); });
       thread_ = std::thread([self = shared_from_this()] { self->run(); });
       thread_id_ = thread_.get_id();
@@ -1106,7 +1105,7 @@ private:
       guard_.reset();
       ep_stopped_ = true;
       boost::system::error_code ec;
-      ep_desc_.cancel(ec);
+      ep_desc_->cancel(ec);
     }
     lk.unlock();
     fail_all(failed, why);
@@ -1210,7 +1209,7 @@ private:
   /// The pool's thread: waits for ep_, which reports the workers' sockets.
   void watch()
   {
-    ep_desc_.async_wait(asio::posix::descriptor_base::wait_read,
+    ep_desc_->async_wait(asio::posix::descriptor_base::wait_read,
         [this](boost::system::error_code ec) {
           if (ec || ep_stopped_)
             return;
@@ -1640,7 +1639,9 @@ private:
   // The workers' sockets, each registered one-shot (arm_locked()); itself
   // watched by the pool's thread through Asio.
   int ep_ = -1;
-  asio::posix::stream_descriptor ep_desc_{ioc_};
+  // Made in start(), after the first spawn: making one sets up Asio's
+  // reactor, which the first worker need not wait for.
+  std::optional<asio::posix::stream_descriptor> ep_desc_;
   // The lifeline: workers inherit the read end; the write end's close, at
   // the latest when this process dies, kills them (worker_main()).
   int life_r_ = -1;
