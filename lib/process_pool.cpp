@@ -638,12 +638,6 @@ public:
   {
     if (ep_ >= 0 && !ep_desc_) // start() failed before handing it over
       ::close(ep_);
-    // Kills any worker still running (none, normally: the pool's thread
-    // ends once every worker is reaped).
-    if (life_w_ >= 0)
-      ::close(life_w_);
-    if (life_r_ >= 0)
-      ::close(life_r_);
   }
 
   void start()
@@ -651,13 +645,6 @@ public:
     ep_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (ep_ < 0)
       throw std::system_error(errno, std::generic_category(), "asioloop: epoll_create1");
-    int life[2];
-    if (::pipe2(life, O_CLOEXEC) != 0)
-      throw std::system_error(errno, std::generic_category(), "asioloop: pipe2");
-    life_w_ = life[1];
-    life_r_ = above_worker_fds(life[0]);
-    if (life_r_ < 0)
-      throw std::system_error(errno, std::generic_category(), "asioloop: fcntl");
 
     // Workers get the creating thread's signal mask (posix_spawn's
     // SETSIGMASK). The first one starts here rather than on the pool's
@@ -679,7 +666,11 @@ public:
     try
     {
       ep_desc_.emplace(ioc_, ep_);
-      asio::post(ioc_, [this] { watch(); });
+      // Waiting before the thread's first reactor pass, not from a posted
+      // handler: that pass would take the edge of a worker that is already
+      // ready, with nobody waiting, and Asio (edge-triggered) would wait
+      // for the next one.
+      watch();
       thread_ = std::thread([self = shared_from_this()] { self->run(); });
       thread_id_ = thread_.get_id();
     }
@@ -687,10 +678,7 @@ public:
     {
       ::pthread_sigmask(SIG_SETMASK, &child_mask_, nullptr);
       for (auto& w : workers_) // no thread to reap the first worker
-      {
-        ::kill(w->pid, SIGKILL);
-        ::waitpid(w->pid, nullptr, 0);
-      }
+        reap_now(w->pid);
       throw;
     }
     ::pthread_sigmask(SIG_SETMASK, &child_mask_, nullptr);
@@ -800,10 +788,13 @@ private:
     {
       if (fd >= 0)
         ::close(fd);
+      if (life >= 0)
+        ::close(life); // kills it, if it somehow still runs
     }
 
     int pid = 0;
     int fd = -1; // closed (-1) once dead
+    int life = -1; // its lifeline's write end (worker_main())
     std::deque<flight> inflight;
     std::size_t sent = 0, completed = 0;
     clock::time_point last_done{};
@@ -842,19 +833,19 @@ private:
     std::string body;
   };
 
-  // Jobs sent ahead to a worker behind the one it runs: hides the round
-  // trip between short jobs. As many as take about 1 ms (by the moving
-  // average of service time), and at most 32 (more gained nothing in W9),
-  // so that no job waits long behind others while a worker is free (in
-  // Python, idle workers pull from one queue); jobs of 1 ms or more go one
-  // at a time.
+  // How many calls a worker may hold, the one it runs included. The rest
+  // are sent ahead, which hides the round trip between short calls: as
+  // many as take about 1 ms by the moving average of service time, for 32
+  // in all at most (more gained nothing in W9), so that no call waits long
+  // behind others while a worker is free (in Python, idle workers pull
+  // from one queue). Calls of 1 ms or more go one at a time.
   std::size_t depth_locked() const
   {
     constexpr long long budget_ns = 1'000'000;
     if (service_ns_ < 0)
       return 1;
     return static_cast<std::size_t>(
-        std::clamp<long long>(budget_ns / std::max<long long>(service_ns_, 1), 1, 32));
+        std::min<long long>(1 + budget_ns / std::max<long long>(service_ns_, 1), 32));
   }
 
   void check_open() const
@@ -1124,30 +1115,27 @@ private:
     return moved;
   }
 
+  /// A descriptor, closed at the end of its scope unless released.
+  struct owned_fd
+  {
+    int fd = -1;
+    owned_fd() = default;
+    explicit owned_fd(int f) noexcept : fd(f) {}
+    owned_fd(const owned_fd&) = delete;
+    owned_fd& operator=(const owned_fd&) = delete;
+    ~owned_fd()
+    {
+      if (fd >= 0)
+        ::close(fd);
+    }
+    int release() noexcept { return std::exchange(fd, -1); }
+  };
+
   /// Starts a worker process; null (and spawn_failed_ set) if it cannot.
   worker_ptr spawn()
   {
-    int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-      return spawn_failure(errno, "socketpair");
-    const int child = above_worker_fds(sv[1]);
-    if (child < 0)
-    {
-      const int err = errno;
-      ::close(sv[0]);
-      return spawn_failure(err, "fcntl(F_DUPFD_CLOEXEC)");
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    ::posix_spawn_file_actions_init(&fa);
-    ::posix_spawnattr_init(&attr);
-    ::posix_spawn_file_actions_adddup2(&fa, child, detail::worker_fd);
-    ::posix_spawn_file_actions_adddup2(&fa, life_r_, detail::lifeline_fd);
-    ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    ::posix_spawn_file_actions_addclosefrom_np(&fa, detail::lifeline_fd + 1);
-    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    ::posix_spawnattr_setsigmask(&attr, &child_mask_);
-
+    // Everything that allocates comes first: nothing to undo if it throws.
+    auto w = std::make_shared<worker>();
     const std::string max = std::to_string(options_.max_message_size);
     char* argv[] = {argv0_.data(), const_cast<char*>(detail::worker_flag),
         const_cast<char*>(max.c_str()), nullptr};
@@ -1159,30 +1147,75 @@ private:
     envp.push_back(marker.data());
     envp.push_back(nullptr);
 
-    pid_t pid = 0;
-    const int rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, envp.data());
-    ::posix_spawn_file_actions_destroy(&fa);
-    ::posix_spawnattr_destroy(&attr);
-    ::close(child);
+    // Its socket, and its lifeline (one per worker: the lifeline's owner
+    // and signal belong to the open file description, which a shared pipe
+    // would share among all workers, so that only the last one set up
+    // would be killed).
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+      return spawn_failure(errno, "socketpair");
+    owned_fd parent_end(sv[0]), child_end(above_worker_fds(sv[1]));
+    if (child_end.fd < 0)
+      return spawn_failure(errno, "fcntl(F_DUPFD_CLOEXEC)");
+    int life[2];
+    if (::pipe2(life, O_CLOEXEC) != 0)
+      return spawn_failure(errno, "pipe2");
+    owned_fd life_w(life[1]), life_r(above_worker_fds(life[0]));
+    if (life_r.fd < 0)
+      return spawn_failure(errno, "fcntl(F_DUPFD_CLOEXEC)");
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int rc = ::posix_spawn_file_actions_init(&fa);
+    if (rc != 0)
+      return spawn_failure(rc, "posix_spawn_file_actions_init");
+    rc = ::posix_spawnattr_init(&attr);
     if (rc != 0)
     {
-      ::close(sv[0]);
-      return spawn_failure(rc, "posix_spawn of /proc/self/exe");
+      ::posix_spawn_file_actions_destroy(&fa);
+      return spawn_failure(rc, "posix_spawnattr_init");
     }
-    auto w = std::make_shared<worker>();
-    w->pid = pid;
-    w->fd = sv[0];
+    // Each step must hold: a dropped closefrom would leak the program's
+    // descriptors into the worker.
+    const char* step = "posix_spawn_file_actions";
+    if ((rc = ::posix_spawn_file_actions_adddup2(&fa, child_end.fd, detail::worker_fd)) == 0
+        && (rc = ::posix_spawn_file_actions_adddup2(&fa, life_r.fd, detail::lifeline_fd)) == 0
+        && (rc = ::posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) == 0
+        && (rc = ::posix_spawn_file_actions_addclosefrom_np(&fa, detail::lifeline_fd + 1)) == 0
+        && (rc = ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK)) == 0
+        && (rc = ::posix_spawnattr_setsigmask(&attr, &child_mask_)) == 0)
+    {
+      step = "posix_spawn of /proc/self/exe";
+      pid_t pid = 0;
+      rc = ::posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, envp.data());
+      w->pid = pid;
+    }
+    ::posix_spawn_file_actions_destroy(&fa);
+    ::posix_spawnattr_destroy(&attr);
+    if (rc != 0)
+      return spawn_failure(rc, step);
+
+    w->fd = parent_end.release();
+    w->life = life_w.release();
     epoll_event e{};
     e.events = EPOLLONESHOT; // armed once installed
     e.data.fd = w->fd;
     if (::epoll_ctl(ep_, EPOLL_CTL_ADD, w->fd, &e) != 0)
     {
       const int err = errno;
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
+      reap_now(w->pid);
       return spawn_failure(err, "epoll_ctl");
     }
     return w;
+  }
+
+  /// Kills and reaps a worker that never served (the pool cannot use it).
+  static void reap_now(int pid) noexcept
+  {
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR)
+    {
+    }
   }
 
   void install_locked(const worker_ptr& w)
@@ -1213,13 +1246,18 @@ private:
         [this](boost::system::error_code ec) {
           if (ec || ep_stopped_)
             return;
+          // All that is ready: Asio watches ep_ edge-triggered, and
+          // events left in it would raise no new edge.
           epoll_event evs[16];
           int n;
           do
-            n = ::epoll_wait(ep_, evs, 16, 0);
-          while (n < 0 && errno == EINTR);
-          for (int i = 0; i < n; ++i)
-            on_event(evs[i].data.fd, evs[i].events);
+          {
+            do
+              n = ::epoll_wait(ep_, evs, 16, 0);
+            while (n < 0 && errno == EINTR);
+            for (int i = 0; i < n; ++i)
+              on_event(evs[i].data.fd, evs[i].events);
+          } while (n == 16 && !ep_stopped_);
           if (!ep_stopped_)
             watch();
         });
@@ -1642,10 +1680,6 @@ private:
   // Made in start(), after the first spawn: making one sets up Asio's
   // reactor, which the first worker need not wait for.
   std::optional<asio::posix::stream_descriptor> ep_desc_;
-  // The lifeline: workers inherit the read end; the write end's close, at
-  // the latest when this process dies, kills them (worker_main()).
-  int life_r_ = -1;
-  int life_w_ = -1;
   bool ep_stopped_ = false; // the pool's thread only
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
