@@ -5,10 +5,11 @@
 //
 // The process pool, both sides of it.
 //
-// Parent: one I/O thread with its own io_context spawns the workers
-// (posix_spawn of /proc/self/exe: glibc's clone(CLONE_VM|CLONE_VFORK), whose
-// cost does not grow with the parent's memory as fork()'s does), drives
-// their sockets, reaps them, and completes the futures. Boost.Process v2
+// Parent: one I/O thread with its own io_context spawns the workers, all
+// but the first, which the constructor starts (posix_spawn of
+// /proc/self/exe: glibc's clone(CLONE_VM|CLONE_VFORK), whose cost does not
+// grow with the parent's memory as fork()'s does), drives their sockets,
+// reaps them, and completes the futures. Boost.Process v2
 // (1.81) is not used: its vfork_launcher calls io_context::notify_fork(
 // fork_child) inside the vfork child, which shares the parent's memory and
 // so rewrites the parent's reactor (its epoll descriptor); its default
@@ -81,7 +82,7 @@ namespace {
 constexpr char worker_flag[] = "--asioloop-process-worker=1";
 constexpr char worker_env[] = "ASIOLOOP_PROCESS_WORKER";
 constexpr int worker_fd = 3; // the worker's message socket
-constexpr int lifeline_fd = 4; // the read end of its pool's lifeline pipe
+constexpr int lifeline_fd = 4; // the read end of its lifeline pipe
 
 // Request kinds and response statuses.
 constexpr char kind_call = 'C';
@@ -524,7 +525,7 @@ bool is_a(int fd, mode_t type)
       || ::fcntl(lifeline_fd, F_SETSIG, SIGKILL) != 0
       || ::fcntl(lifeline_fd, F_SETFL, ::fcntl(lifeline_fd, F_GETFL) | O_ASYNC) != 0)
   {
-    std::fprintf(stderr, "asioloop: process-pool worker: cannot watch the pool's lifeline: %s\n",
+    std::fprintf(stderr, "asioloop: process-pool worker: cannot watch its lifeline: %s\n",
         std::strerror(errno));
     ::_exit(125);
   }

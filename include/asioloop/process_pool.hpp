@@ -248,7 +248,8 @@ struct pp_call_traits
 /// ProcessPoolExecutor.
 /**
  * Workers are the running executable itself, started again (posix_spawn of
- * /proc/self/exe) on a pool thread of its own; the library recognizes a
+ * /proc/self/exe), the first by the constructor, the others by a pool
+ * thread of its own; the library recognizes a
  * worker start before `main` runs, after the program's static
  * initialization, so programs and test binaries need no code for it. A job
  * is a free function or a captureless lambda and arguments of sendable
@@ -292,7 +293,12 @@ public:
    * @param max_workers The most workers at once; 0 means the number of cores.
    * @param options The initializer, max_tasks_per_child, max_message_size.
    *
-   * @throws std::system_error if the pool's thread cannot start.
+   * @throws std::invalid_argument if `options.max_message_size` is 0 or
+   * above 4 GiB - 64.
+   * @throws std::logic_error in a process started as a worker whose worker
+   * hook did not run.
+   * @throws std::system_error if the pool's epoll descriptor or thread
+   * cannot be made.
    */
   explicit process_pool_executor(
       std::size_t max_workers = 0, process_pool_options options = {});
