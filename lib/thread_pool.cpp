@@ -19,10 +19,25 @@ namespace asioloop {
 
 namespace detail {
 
-class thread_pool_core
+// Each worker thread holds the core: a pool destroyed by one of its own
+// jobs (or a done callback run on a worker) detaches that thread, which
+// must still find the core when its job returns.
+class thread_pool_core : public std::enable_shared_from_this<thread_pool_core>
 {
 public:
   explicit thread_pool_core(std::size_t max) : max_(max) {}
+
+  ~thread_pool_core()
+  {
+    // Nothing is left normally (workers drain the queue before they end);
+    // a job a worker could not be started for is.
+    while (head_)
+    {
+      std::unique_ptr<pool_job> j(head_);
+      head_ = head_->next_;
+      j->cancel();
+    }
+  }
 
   std::size_t max() const noexcept { return max_; }
 
@@ -40,19 +55,34 @@ public:
     tail_ = j;
     ++queued_;
     pending_.store(queued_, std::memory_order_release);
-    // A spinning thread will take it; otherwise wake a thread only if one is
-    // idle and not already woken for an earlier job; start one if all are
-    // busy.
-    if (spinning_)
+    // A spinning thread takes one job; for more, wake a thread if one is
+    // idle and not already woken for an earlier job, or start one if all
+    // are busy.
+    if (spinning_ && queued_ == 1)
       return;
     if (idle_ > woken_)
     {
       ++woken_;
       lk.unlock();
       cv_.notify_one();
+      return;
     }
-    else if (threads_.size() < max_)
-      threads_.emplace_back([this] { work(); });
+    if (live_ < max_)
+    {
+      try
+      {
+        threads_.emplace_back([self = shared_from_this()] { self->work(); });
+        ++live_;
+      }
+      catch (...)
+      {
+        if (live_ > 0)
+          return; // the running threads will take it
+        unlink_tail(j);
+        delete j;
+        throw;
+      }
+    }
   }
 
   void shutdown(bool wait, bool cancel_futures)
@@ -67,10 +97,12 @@ public:
         head_ = tail_ = nullptr;
         queued_ = 0;
         pending_.store(0, std::memory_order_relaxed);
-        stop_.request_stop();
       }
     }
     cv_.notify_all();
+    // Outside the lock: it runs the jobs' stop callbacks, which may submit.
+    if (cancel_futures)
+      stop_.request_stop();
     while (dropped)
     {
       std::unique_ptr<pool_job> j(dropped);
@@ -81,6 +113,8 @@ public:
       join();
   }
 
+  /// Waits until every worker has ended, except the calling thread if it
+  /// is one (a job that shuts down its own pool).
   void join()
   {
     std::vector<std::thread> threads;
@@ -90,15 +124,21 @@ public:
     }
     for (auto& t : threads)
       if (t.get_id() == std::this_thread::get_id())
-        t.detach(); // a job that destroys its own pool: cannot join itself
+        t.detach();
       else
         t.join();
+    // Threads another shutdown() took to join: wait for them too.
+    std::unique_lock lk(m_);
+    const std::size_t self = current_ == this ? 1 : 0;
+    ended_.wait(lk, [&] { return live_ <= self; });
   }
 
 private:
   void work()
   {
+    current_ = this;
     std::unique_lock lk(m_);
+    bool spun = false;
     for (;;)
     {
       if (head_)
@@ -114,20 +154,23 @@ private:
         j->run(std::move(stop));
         j.reset();
         lk.lock();
+        spun = false;
         continue;
       }
       if (shutdown_)
-        return;
-      if (!spinning_)
+        break;
+      if (!spinning_ && !spun)
       {
         // One thread at a time looks for more work for a moment before
-        // sleeping: jobs often come in bursts, and a futex sleep and wake-up
-        // costs more than a short job (W6 spent half its time in them).
+        // sleeping, once: jobs often come in bursts, and a futex sleep
+        // and wake-up costs more than a short job (W6 spent half its time
+        // in them).
         spinning_ = true;
         lk.unlock();
         spin();
         lk.lock();
         spinning_ = false;
+        spun = true;
         continue;
       }
       ++idle_;
@@ -135,7 +178,10 @@ private:
       --idle_;
       if (woken_ > 0)
         --woken_;
+      spun = false;
     }
+    --live_;
+    ended_.notify_all();
   }
 
   /// Waits up to 50 us for a job to be queued, without the lock.
@@ -152,13 +198,29 @@ private:
     }
   }
 
+  /// Takes @c j, the queue's last job, back out of it.
+  void unlink_tail(pool_job* j) noexcept
+  {
+    pool_job* prev = nullptr;
+    for (pool_job* p = head_; p != j; p = p->next_)
+      prev = p;
+    (prev ? prev->next_ : head_) = nullptr;
+    tail_ = prev;
+    --queued_;
+    pending_.store(queued_, std::memory_order_relaxed);
+  }
+
+  static thread_local const thread_pool_core* current_; // the worker's pool
+
   std::mutex m_;
   std::condition_variable cv_;
+  std::condition_variable ended_; // live_ went down
   pool_job* head_ = nullptr;
   pool_job* tail_ = nullptr;
   std::size_t queued_ = 0;
   std::size_t idle_ = 0;
   std::size_t woken_ = 0;
+  std::size_t live_ = 0;                  // worker threads not yet ended
   bool spinning_ = false;                 // a thread is in spin()
   std::atomic<std::size_t> pending_{0};   // queued_, for spin() to read
   const std::size_t max_;
@@ -167,13 +229,15 @@ private:
   std::vector<std::thread> threads_;
 };
 
+thread_local const thread_pool_core* thread_pool_core::current_ = nullptr;
+
 } // namespace detail
 
 thread_pool_executor::thread_pool_executor(std::size_t max_workers)
 {
   if (max_workers == 0)
     throw std::invalid_argument("thread_pool_executor needs at least one worker");
-  core_ = std::make_unique<detail::thread_pool_core>(max_workers);
+  core_ = std::make_shared<detail::thread_pool_core>(max_workers);
 }
 
 thread_pool_executor::~thread_pool_executor()

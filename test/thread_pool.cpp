@@ -17,11 +17,17 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <future>
 #include <latch>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/resource.h>
 
 namespace asio = boost::asio;
 using asioloop::concurrent_future;
@@ -160,6 +166,101 @@ BOOST_AUTO_TEST_CASE(a_cancelled_queued_job_never_runs)
   pool.shutdown();
   BOOST_TEST(queued.cancelled());
   BOOST_TEST(!ran);
+}
+
+// Two jobs submitted together run together, whichever worker takes the
+// first: one spinning for work must not make the second wait for it.
+BOOST_AUTO_TEST_CASE(jobs_submitted_together_do_not_wait_for_each_other)
+{
+  thread_pool_executor pool{4};
+  for (int round = 0; round < 20; ++round)
+  {
+    // A job just ended: a worker is looking for more when the two arrive.
+    pool.submit([] {}).result(10s);
+    // Each job waits (a bounded time) for the other to have started.
+    struct rendezvous
+    {
+      std::mutex m;
+      std::condition_variable cv;
+      int arrived = 0;
+    };
+    auto r = std::make_shared<rendezvous>();
+    auto meet = [r] {
+      std::unique_lock lk(r->m);
+      ++r->arrived;
+      r->cv.notify_all();
+      return r->cv.wait_for(lk, 10s, [&] { return r->arrived == 2; });
+    };
+    auto a = pool.submit(meet);
+    auto b = pool.submit(meet);
+    BOOST_TEST_REQUIRE(a.result(30s));
+    BOOST_TEST_REQUIRE(b.result(30s));
+  }
+}
+
+// An idle pool sleeps: no thread keeps spinning for work.
+BOOST_AUTO_TEST_CASE(an_idle_pool_uses_no_cpu)
+{
+  thread_pool_executor pool{2};
+  pool.submit([] {}).result(10s);
+  auto cpu = [] {
+    rusage ru;
+    ::getrusage(RUSAGE_SELF, &ru);
+    return std::chrono::seconds(ru.ru_utime.tv_sec) + std::chrono::microseconds(ru.ru_utime.tv_usec)
+        + std::chrono::seconds(ru.ru_stime.tv_sec) + std::chrono::microseconds(ru.ru_stime.tv_usec);
+  };
+  std::this_thread::sleep_for(50ms); // past any spin
+  const auto before = cpu();
+  std::this_thread::sleep_for(500ms);
+  BOOST_TEST((cpu() - before < 150ms)); // a spinning thread would take ~500 ms
+}
+
+// A job may drop the last reference to its own pool: the pool is destroyed
+// on that worker, which detaches itself and goes on.
+BOOST_AUTO_TEST_CASE(a_job_may_destroy_its_own_pool)
+{
+  auto pool = std::make_shared<thread_pool_executor>(2);
+  std::atomic<bool> done{false};
+  auto f = pool->submit([p = pool, &done]() mutable {
+    p.reset(); // not the last yet: the test still holds one
+    return 7;
+  });
+  BOOST_TEST(f.result(10s) == 7);
+  std::promise<void> go;
+  std::shared_future<void> gate = go.get_future().share();
+  auto keep = pool; // submit() needs the pool alive until it returns
+  auto g = keep->submit([p = std::move(pool), gate, &done]() mutable {
+    gate.wait();
+    p.reset(); // the last reference: ~thread_pool_executor on this worker
+    done = true;
+    return 8;
+  });
+  keep.reset();
+  go.set_value();
+  BOOST_TEST(g.result(10s) == 8);
+  BOOST_TEST(done.load());
+}
+
+// A future completed by hand (set_result() is public, for executors and
+// tests) is left alone by the job: no second completion, no terminate().
+BOOST_AUTO_TEST_CASE(a_future_completed_by_hand_is_left_alone)
+{
+  thread_pool_executor pool{1};
+  std::promise<void> go;
+  std::shared_future<void> gate = go.get_future().share();
+  std::atomic<bool> second_ran{false};
+  auto running = pool.submit([gate] { gate.wait(); return 1; });
+  auto queued = pool.submit([&second_ran] { second_ran = true; return 2; });
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!running.running() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  running.set_result(10); // while its job runs
+  queued.set_result(20);  // before its job starts
+  go.set_value();
+  pool.shutdown();
+  BOOST_TEST(running.result() == 10);
+  BOOST_TEST(queued.result() == 20);
+  BOOST_TEST(!second_ran.load());
 }
 
 BOOST_AUTO_TEST_CASE(bad_arguments_are_refused)

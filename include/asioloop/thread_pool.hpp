@@ -95,28 +95,65 @@ public:
 
   void run(std::stop_token pool_stop) noexcept override
   {
-    if (!cf_.set_running_or_notify_cancel())
-      return; // cancelled while queued: the function never runs
+    try
+    {
+      if (!cf_.set_running_or_notify_cancel())
+        return; // cancelled while queued: the function never runs
+    }
+    catch (const invalid_state_error&)
+    {
+      return; // its owner completed the future by hand: nothing to run for
+    }
+    std::exception_ptr failure;
     try
     {
       if constexpr (std::is_void_v<R>)
       {
         std::apply([&](Args&... a) { invoke_job(f_, pool_stop, a...); }, args_);
-        cf_.set_result();
+        settle([&] { cf_.set_result(); });
       }
       else
-        cf_.set_result(std::apply(
-            [&](Args&... a) -> R { return invoke_job(f_, pool_stop, a...); }, args_));
+      {
+        R r = std::apply(
+            [&](Args&... a) -> R { return invoke_job(f_, pool_stop, a...); }, args_);
+        settle([&] { cf_.set_result(std::move(r)); });
+      }
     }
     catch (...)
     {
-      cf_.set_exception(std::current_exception());
+      failure = std::current_exception();
     }
+    if (failure)
+      settle([&] { cf_.set_exception(failure); });
   }
 
   void cancel() noexcept override { cf_.cancel(); }
 
 private:
+  /// Completes the future, unless its owner already did (set_result() on
+  /// the future it was handed); run() must not throw.
+  template <typename Set>
+  void settle(Set set) noexcept
+  {
+    try
+    {
+      set();
+    }
+    catch (const invalid_state_error&)
+    {
+    }
+    catch (...)
+    {
+      try
+      {
+        cf_.set_exception(std::current_exception()); // moving the result threw
+      }
+      catch (...)
+      {
+      }
+    }
+  }
+
   concurrent_future<R> cf_;
   F f_;
   std::tuple<Args...> args_;
@@ -193,7 +230,7 @@ public:
 private:
   void push(std::unique_ptr<detail::pool_job> job);
 
-  std::unique_ptr<detail::thread_pool_core> core_;
+  std::shared_ptr<detail::thread_pool_core> core_;
 };
 
 namespace detail {
