@@ -736,7 +736,7 @@ public:
     }
     for (auto& j : dropped)
       j->cancel();
-    if (wait && std::this_thread::get_id() != thread_id_)
+    if (wait && !in_done_callback())
     {
       std::lock_guard lk(join_m_);
       if (thread_.joinable())
@@ -744,11 +744,24 @@ public:
     }
   }
 
+  /// True on a thread that runs the futures' done callbacks: the pool's
+  /// own, or one blocked in result() that holds a worker's socket. Waiting
+  /// for the pool's thread there would wait for this very thread.
+  bool in_done_callback() const
+  {
+    if (std::this_thread::get_id() == thread_id_)
+      return true;
+    std::lock_guard lk(m_);
+    return std::any_of(workers_.begin(), workers_.end(), [](const worker_ptr& w) {
+      return w->waiter_depth > 0 && w->waiter_thread == std::this_thread::get_id();
+    });
+  }
+
   /// For the destructor: wait, unless on the pool's own thread (a done
   /// callback that drops the last reference), where the thread must go on.
   void shutdown_and_release()
   {
-    if (std::this_thread::get_id() == thread_id_)
+    if (in_done_callback())
     {
       shutdown(false, false);
       std::lock_guard lk(join_m_);
@@ -986,8 +999,8 @@ private:
     if (w.dead)
       return;
     std::uint32_t ev = 0;
-    if (in && !w.io_reading && !w.doomed)
-      ev |= EPOLLIN;
+    if (in && !w.io_reading && !w.doomed && w.waiter_depth == 0)
+      ev |= EPOLLIN; // a waiter re-arms it when it leaves
     if (!w.wbuf.empty())
       ev |= EPOLLOUT;
     if (ev == w.armed)
@@ -1459,14 +1472,16 @@ private:
           kick_locked();
       }
       if (n == 0 || !violation.empty())
-      {
-        // As when the pool's thread sees it: died() reaps the worker and
-        // fails or requeues its calls. No one claims the socket meanwhile.
-        w->doomed = true;
-        asio::post(ioc_, [this, w, violation] { died(w, violation); });
-      }
+        w->doomed = true; // no one claims the socket any more
     }
     finish(done);
+    if (n == 0 || !violation.empty())
+    {
+      // As when the pool's thread sees it, and after the replies read
+      // before it are complete: died() reaps the worker and fails or
+      // requeues its calls.
+      asio::post(ioc_, [this, w, violation] { died(w, violation); });
+    }
     {
       std::lock_guard lk(m_);
       if (--w->waiter_depth == 0)
@@ -1633,7 +1648,7 @@ private:
 
     int status = 0;
     pid_t r = ::waitpid(w->pid, &status, WNOHANG);
-    if (r == 0 || !violation.empty())
+    if (r == 0) // not reaped yet (never kill a pid that may have been reused)
     {
       // Its end is closed, so it is exiting, or useless: make sure.
       ::kill(w->pid, SIGKILL);

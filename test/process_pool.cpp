@@ -41,6 +41,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <future>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -778,6 +779,31 @@ BOOST_AUTO_TEST_CASE(max_tasks_per_child_with_waiting_threads)
     pids.insert(get(pool.submit(my_pid)));
   BOOST_TEST(pids.size() >= 4u);
   BOOST_TEST(get(pool.submit(twice, 2)) == 4);
+}
+
+// A done callback runs on the thread that read the reply, here most often
+// the one blocked in result(): shutting the pool down there must not wait
+// for that very thread.
+BOOST_AUTO_TEST_CASE(a_done_callback_may_shut_the_pool_down)
+{
+  auto pool = std::make_unique<process_pool_executor>(1);
+  BOOST_TEST(get(pool->submit(twice, 0)) == 0); // the worker is up and idle
+  std::promise<int> out;
+  auto result = out.get_future();
+  std::thread caller([&] {
+    auto f = pool->submit(twice, 21); // written straight to the idle worker
+    f.add_done_callback([&](const concurrent_future<int>&) { pool->shutdown(true); });
+    out.set_value(f.result());
+  });
+  if (result.wait_for(bound) != std::future_status::ready)
+  {
+    caller.detach();
+    BOOST_FAIL("shutdown(true) in a done callback deadlocked");
+  }
+  caller.join();
+  BOOST_TEST(result.get() == 42);
+  BOOST_CHECK_THROW(pool->submit(twice, 1), broken_executor_error);
+  pool.reset();
 }
 
 // The constructor spawns the first worker on the calling thread; a worker

@@ -275,7 +275,9 @@ struct pp_call_traits
  * run on the pool's thread, or on a thread blocked in result() or wait():
  * a call written straight to an idle worker is waited for by reading the
  * worker's responses on the waiting thread, which completes what it reads.
- * Keep them short.
+ * Keep them short, and do not block in them on another call to the same
+ * pool: the reply may be the calling thread's to read. shutdown(true) or
+ * the destructor called there does not wait.
  *
  * @par asyncio equivalent
  * `concurrent.futures.ProcessPoolExecutor(max_workers, initializer=...,
