@@ -1223,13 +1223,15 @@ private:
     return w;
   }
 
-  /// Kills and reaps a worker that never served (the pool cannot use it).
-  static void reap_now(int pid) noexcept
+  /// Kills and reaps a worker not reaped yet; returns waitpid()'s result.
+  static pid_t reap_now(int pid, int* status = nullptr) noexcept
   {
     ::kill(pid, SIGKILL);
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR)
-    {
-    }
+    pid_t r;
+    do
+      r = ::waitpid(pid, status, 0);
+    while (r < 0 && errno == EINTR);
+    return r;
   }
 
   void install_locked(const worker_ptr& w)
@@ -1651,10 +1653,7 @@ private:
     if (r == 0) // not reaped yet (never kill a pid that may have been reused)
     {
       // Its end is closed, so it is exiting, or useless: make sure.
-      ::kill(w->pid, SIGKILL);
-      do
-        r = ::waitpid(w->pid, &status, 0);
-      while (r < 0 && errno == EINTR);
+      r = reap_now(w->pid, &status);
     }
     std::string why = detail::describe_status(w->pid, status, r == w->pid);
     if (!violation.empty())
