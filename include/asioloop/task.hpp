@@ -13,8 +13,12 @@
 
 #include <asioloop/future.hpp>
 
+#include <asioloop/detail/asio_compat.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/cancellation_state.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
@@ -297,29 +301,7 @@ task<T>::operator task_ref() const
 
 namespace detail {
 
-/// co_spawn's completion handler for a task. It names the task's signal as
-/// its cancellation slot itself: bound with bind_cancellation_slot, co_spawn
-/// would not see that it has no executor of its own, and would dispatch
-/// each cancellation through the task's executor, a step late.
-template <typename T>
-struct task_done
-{
-  std::shared_ptr<task_state<T>> st;
-
-  using cancellation_slot_type = boost::asio::cancellation_slot;
-  cancellation_slot_type get_cancellation_slot() const noexcept
-  {
-    return st->signal_.slot();
-  }
-
-  template <typename... V>
-  void operator()(std::exception_ptr e, V&&... v)
-  {
-    task_state<T>::finish(std::move(st), std::move(e), std::forward<V>(v)...);
-  }
-};
-
-/// The result co_spawn hands over: a T, or optional_body's optional<T>.
+/// The result handed over: a T, or an optional<T>.
 template <typename T>
 T&& task_result(T&& v) noexcept
 {
@@ -356,6 +338,70 @@ void task_state<T>::finish(
     f.set_exception(e);
 }
 
+#if defined(ASIOLOOP_TASK_DRIVER)
+/// The bottom frame of a task's coroutine stack, in the place of co_spawn's
+/// entry point: it awaits the body and completes the task in the step in
+/// which the body returns. It holds the task alive while the body runs.
+template <typename T>
+boost::asio::awaitable<boost::asio::detail::awaitable_thread_entry_point,
+    boost::asio::any_io_executor>
+task_entry(std::shared_ptr<task_state<T>> st, boost::asio::awaitable<T> body)
+{
+  std::exception_ptr e;
+  if constexpr (std::is_void_v<T>)
+  {
+    try
+    {
+      co_await std::move(body);
+    }
+    catch (...)
+    {
+      e = std::current_exception();
+    }
+    task_state<T>::finish(std::move(st), std::move(e));
+  }
+  else
+  {
+    std::optional<T> v;
+    try
+    {
+      v.emplace(co_await std::move(body));
+    }
+    catch (...)
+    {
+      e = std::current_exception();
+    }
+    // Outside the try: an exception of finish() itself is the loop's to
+    // report, not the task's result.
+    if (e)
+      task_state<T>::finish(std::move(st), std::move(e));
+    else
+      task_state<T>::finish(std::move(st), nullptr, std::move(v));
+  }
+}
+#else
+/// co_spawn's completion handler for a task. It names the task's signal as
+/// its cancellation slot itself: bound with bind_cancellation_slot, co_spawn
+/// would not see that it has no executor of its own, and would dispatch
+/// each cancellation through the task's executor, a step late.
+template <typename T>
+struct task_done
+{
+  std::shared_ptr<task_state<T>> st;
+
+  using cancellation_slot_type = boost::asio::cancellation_slot;
+  cancellation_slot_type get_cancellation_slot() const noexcept
+  {
+    return st->signal_.slot();
+  }
+
+  template <typename... V>
+  void operator()(std::exception_ptr e, V&&... v)
+  {
+    task_state<T>::finish(std::move(st), std::move(e), std::forward<V>(v)...);
+  }
+};
+
 /// For a result type co_spawn cannot default-construct: a frame more.
 template <typename T>
 boost::asio::awaitable<std::optional<T>> optional_body(boost::asio::awaitable<T> aw)
@@ -363,11 +409,13 @@ boost::asio::awaitable<std::optional<T>> optional_body(boost::asio::awaitable<T>
   co_return std::optional<T>(co_await std::move(aw));
 }
 
-/// The first step of a task: spawns its coroutine, on the iteration after
-/// create_task() as in asyncio. The task's executor makes each step of the
-/// coroutine the current task and runs co_spawn's own first dispatch inline,
-/// within this step; the task's signal is the cancellation slot, so cancel()
-/// reaches whatever the coroutine awaits.
+#endif
+
+/// The first step of a task: starts its coroutine, on the iteration after
+/// create_task() as in asyncio, and runs it up to its first suspension. The
+/// task's executor makes each later step of the coroutine the current task;
+/// the task's signal is the cancellation slot, so cancel() reaches whatever
+/// the coroutine awaits.
 template <typename T>
 struct task_start
 {
@@ -386,10 +434,21 @@ struct task_start
       return;
     }
     task_executor ex(link);
+#if defined(ASIOLOOP_TASK_DRIVER)
+    // What co_spawn does, less its entry frame and its cancellation proxy:
+    // the task's own signal is the coroutine's parent slot.
+    auto slot = st->signal_.slot();
+    boost::asio::detail::awaitable_handler<boost::asio::any_io_executor>(
+        task_entry<T>(std::move(st), std::move(coro)),
+        boost::asio::any_io_executor(ex), slot,
+        boost::asio::cancellation_state(slot))
+        .launch();
+#else
     if constexpr (std::is_void_v<T> || std::is_default_constructible_v<T>)
       boost::asio::co_spawn(ex, std::move(coro), task_done<T>{std::move(st)});
     else
       boost::asio::co_spawn(ex, optional_body(std::move(coro)), task_done<T>{std::move(st)});
+#endif
   }
 };
 
