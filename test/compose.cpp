@@ -150,6 +150,45 @@ BOOST_AUTO_TEST_CASE(gather_of_a_range_gives_a_vector_in_order)
       boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(a_gather_nobody_holds_still_completes)
+{
+  // The gather's links to its children do not own it: it must keep itself
+  // alive until they are done.
+  event_loop loop{asioloop::virtual_clock};
+  std::vector<future<int>> children{
+      loop.create_future<int>(), loop.create_future<int>(), loop.create_future<int>()};
+  std::vector<int> seen;
+  asioloop::gather(children).add_done_callback(
+      [&](const future<std::vector<int>>& g) { seen = g.result(); });
+  loop.call_soon([&] {
+    for (int i = 0; i < 3; ++i)
+      children[i].set_result(10 + i);
+  });
+  loop.run_until_complete(nap(1ms));
+  BOOST_TEST(seen == (std::vector<int>{10, 11, 12}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_gather_pending_when_its_loop_closes_is_freed)
+{
+  // A done child keeps a copy of the token in its result; the gather holds
+  // the child. Once the loop is closed and the handles are gone, only a
+  // leaked gather could still hold the token.
+  auto token = std::make_shared<int>(0);
+  event_loop loop{asioloop::virtual_clock};
+  {
+    using item = std::shared_ptr<int>;
+    std::vector<future<item>> children{
+        loop.create_future<item>(), loop.create_future<item>()};
+    auto g = asioloop::gather(children);
+    children[0].set_result(token);
+    loop.run_until_complete(nap(1ms));
+    BOOST_TEST(!g.done());
+    BOOST_TEST(token.use_count() == 2);
+    loop.close();
+  }
+  BOOST_TEST(token.use_count() == 1);
+}
+
 asio::awaitable<std::size_t> gather_nothing()
 {
   auto none = co_await asioloop::gather(std::vector<task<int>>{});

@@ -229,11 +229,85 @@ auto gathered(const future<T>& f)
     return T(f.result());
 }
 
+/// What a gather's links report to.
+template <typename T>
+class gather_sink
+{
+public:
+  virtual void child_done(const future<T>& child) = 0;
+  virtual void link_released() noexcept = 0;
+
+protected:
+  ~gather_sink() = default;
+};
+
+/// A child of a gathered range and the gather's done callback on it, in
+/// one: a gather of many tasks holds each child once and subscribes to it
+/// without allocating a callback. The gather owns its links; the child's
+/// callback list only refers to one, and lets go of it through release().
+template <typename T>
+class gather_link final : public done_callback<T>
+{
+public:
+  using value_type = T;
+
+  explicit gather_link(future<T> c) noexcept : child(std::move(c)) {}
+
+  void run(const future<T>& f) override { sink->child_done(f); }
+  void release() noexcept override { sink->link_released(); }
+
+  future<T> child;
+  gather_sink<T>* sink = nullptr;
+};
+
+template <typename T>
+future<T>& child_of(future<T>& f) noexcept
+{
+  return f;
+}
+
+template <typename T>
+future<T>& child_of(gather_link<T>& l) noexcept
+{
+  return l.child;
+}
+
+/// A gather of a range hears from its children through links (the state
+/// is then their sink); a gather of a few arguments, through callbacks.
+template <typename Derived, typename Children>
+struct gather_links
+{
+};
+
+template <typename Derived, typename T>
+struct gather_links<Derived, std::vector<gather_link<T>>> : gather_sink<T>
+{
+  void child_done(const future<T>& child) override
+  {
+    static_cast<Derived*>(this)->on_child_done(child);
+  }
+
+  void link_released() noexcept override
+  {
+    static_cast<Derived*>(this)->on_link_released();
+  }
+};
+
+template <typename Children>
+inline constexpr bool gathers_links = false;
+
+template <typename T>
+inline constexpr bool gathers_links<std::vector<gather_link<T>>> = true;
+
 /// The future gather() returns: done when its children are, cancelling
 /// them when it is cancelled.
 template <bool Outcomes, typename Result, typename Children>
-class gather_state final : public future_state<Result>
+class gather_state final
+  : public future_state<Result>,
+    public gather_links<gather_state<Outcomes, Result, Children>, Children>
 {
+  static constexpr bool linked = gathers_links<Children>;
+
 public:
   gather_state(loop_core& core, Children children)
     : future_state<Result>(core), children_(std::move(children))
@@ -244,47 +318,33 @@ public:
   void start()
   {
     auto self = std::static_pointer_cast<gather_state>(this->shared_from_this());
-    for_each_child([&](auto& child) {
-      child.add_done_callback([self](const auto& c) { self->child_done(c); });
-    });
+    if constexpr (linked)
+    {
+      // The links do not own the gather: it owns itself until the last
+      // child has let go of its link.
+      using T = typename Children::value_type::value_type;
+      if (!children_.empty())
+        self_ = self;
+      for (auto& link : children_)
+      {
+        link.sink = this;
+        ++links_;
+        // If this throws, the link was released already; the links before
+        // it keep the gather until their children are done.
+        link.child.add_done_callback(done_callback_ptr<T>(&link));
+      }
+    }
+    else
+      for_each_child([&](auto& child) {
+        child.add_done_callback([self](const auto& c) { self->on_child_done(c); });
+      });
     if (count() == 0)
       complete();
   }
 
-  typename future_state_base::cancel_action intercept_cancel(
-      std::string& message) override
-  {
-    bool any = false;
-    for_each_child([&](auto& child) { any = child.cancel(message) || any; });
-    if (!any)
-      return future_state_base::cancel_action::refused;
-    cancel_requested_ = true;
-    return future_state_base::cancel_action::deferred;
-  }
-
-private:
-  future<Result> self() { return future<Result>(this->shared_from_this()); }
-
-  template <typename F>
-  void for_each_child(F f)
-  {
-    if constexpr (requires { children_.begin(); })
-      for (auto& c : children_)
-        f(c);
-    else
-      std::apply([&](auto&... c) { (f(c), ...); }, children_);
-  }
-
-  std::size_t count() const noexcept
-  {
-    if constexpr (requires { children_.size(); })
-      return children_.size();
-    else
-      return std::tuple_size_v<Children>;
-  }
-
+  /// A child is done.
   template <typename T>
-  void child_done(const future<T>& child)
+  void on_child_done(const future<T>& child)
   {
     ++finished_;
     auto outer = self();
@@ -314,6 +374,46 @@ private:
       complete();
   }
 
+  /// A child's callback list let go of a link: the last one lets the gather
+  /// go.
+  void on_link_released() noexcept
+  {
+    if (--links_ == 0)
+      self_.reset(); // may destroy this
+  }
+
+  typename future_state_base::cancel_action intercept_cancel(
+      std::string& message) override
+  {
+    bool any = false;
+    for_each_child([&](auto& child) { any = child.cancel(message) || any; });
+    if (!any)
+      return future_state_base::cancel_action::refused;
+    cancel_requested_ = true;
+    return future_state_base::cancel_action::deferred;
+  }
+
+private:
+  future<Result> self() { return future<Result>(this->shared_from_this()); }
+
+  template <typename F>
+  void for_each_child(F f)
+  {
+    if constexpr (requires { children_.begin(); })
+      for (auto& c : children_)
+        f(child_of(c));
+    else
+      std::apply([&](auto&... c) { (f(c), ...); }, children_);
+  }
+
+  std::size_t count() const noexcept
+  {
+    if constexpr (requires { children_.size(); })
+      return children_.size();
+    else
+      return std::tuple_size_v<Children>;
+  }
+
   void complete()
   {
     auto outer = self();
@@ -327,7 +427,7 @@ private:
       Result r;
       r.reserve(children_.size());
       for (auto& c : children_)
-        r.push_back(gathered<Outcomes>(c));
+        r.push_back(gathered<Outcomes>(child_of(c)));
       outer.set_result(std::move(r));
     }
     else
@@ -353,6 +453,9 @@ private:
 
   Children children_;
   std::size_t finished_ = 0;
+  std::size_t links_ = 0;
+  // Held while a child's callback list refers to one of the links.
+  std::shared_ptr<gather_state> self_;
   bool cancel_requested_ = false;
 };
 
@@ -380,7 +483,7 @@ auto gather_range(R&& r)
   using source = std::ranges::range_value_t<R>;
   using T = awaited_t<source>;
   using result = std::vector<gather_element_t<Outcomes, T>>;
-  std::vector<future<T>> children;
+  std::vector<gather_link<T>> children;
   event_loop* loop = &common_loop_of_range("gather()", r);
   if (loop->is_closed())
     throw loop_closed_error("gather");
@@ -389,11 +492,11 @@ auto gather_range(R&& r)
   for (auto&& x : r)
   {
     if constexpr (std::is_copy_constructible_v<source>)
-      children.push_back(to_future(x, *loop));
+      children.emplace_back(to_future(x, *loop));
     else
-      children.push_back(to_future(std::move(x), *loop)); // awaitables
+      children.emplace_back(to_future(std::move(x), *loop)); // awaitables
   }
-  auto st = std::make_shared<gather_state<Outcomes, result, std::vector<future<T>>>>(
+  auto st = std::make_shared<gather_state<Outcomes, result, std::vector<gather_link<T>>>>(
       core_of(*loop), std::move(children));
   st->start();
   return future<result>(st);

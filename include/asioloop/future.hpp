@@ -68,11 +68,25 @@ public:
   virtual ~done_callback() = default;
   virtual void run(const future<T>& f) = 0;
 
+  /// The future lets go of the callback, run or not: frees it. A callback
+  /// that something else owns (a gather's link to a child) says so instead.
+  virtual void release() noexcept { slab_deleter{}(this); }
+
   node_slab* slab_ = nullptr; // where the memory came from; null: the heap
 };
 
+/// The owner of a done callback: releases it when the future lets go.
+struct done_callback_release
+{
+  template <typename B>
+  void operator()(B* p) const noexcept
+  {
+    p->release();
+  }
+};
+
 template <typename T>
-using done_callback_ptr = std::unique_ptr<done_callback<T>, slab_deleter>;
+using done_callback_ptr = std::unique_ptr<done_callback<T>, done_callback_release>;
 
 template <typename T, typename F, typename... Args>
 class bound_done_callback final : public done_callback<T>
@@ -432,6 +446,13 @@ public:
     finish(detail::future_state_base::status::cancelled);
   }
 
+  /// Adds a done callback made already. (Internal: a gather's link to a
+  /// child, which the gather owns.)
+  callback_id add_done_callback(detail::done_callback_ptr<T> cb)
+  {
+    return add(std::move(cb), nullptr);
+  }
+
   /// Adds a callback, called as `cb(f, args...)` once the future is done.
   /**
    * Callbacks run through the loop's ready queue (as call_soon), in the
@@ -455,7 +476,8 @@ public:
       key = reinterpret_cast<void (*)()>(cb);
     using callback_type = detail::bound_done_callback<T, std::decay_t<F>,
         std::decay_t<Args>...>;
-    return add(detail::slab_new<detail::done_callback<T>, callback_type>(
+    return add(detail::slab_new<detail::done_callback<T>, callback_type,
+                   detail::done_callback_release>(
                    st_->core().local_slab(), std::forward<F>(cb),
                    std::forward<Args>(args)...),
         key);
@@ -677,7 +699,7 @@ struct future<T>::initiate_wait
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
     future<T> f(st);
     auto waiter = detail::slab_new<detail::done_callback<T>,
-        detail::future_waiter<T, handler_type>>(
+        detail::future_waiter<T, handler_type>, detail::done_callback_release>(
         st->core().local_slab(), handler_type(std::forward<Handler>(handler)));
     const bool was_done = f.done();
     f.add(std::move(waiter), nullptr);

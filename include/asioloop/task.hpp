@@ -347,7 +347,9 @@ boost::asio::awaitable<boost::asio::detail::awaitable_thread_entry_point,
     boost::asio::any_io_executor>
 task_entry(std::shared_ptr<task_state<T>> st, boost::asio::awaitable<T> body)
 {
-  std::exception_ptr e;
+  // The task is completed inside the handler, not after it: a variable for
+  // the exception would live in every task's frame. An exception of
+  // finish() itself is the loop's to report, not the task's result.
   if constexpr (std::is_void_v<T>)
   {
     try
@@ -356,9 +358,10 @@ task_entry(std::shared_ptr<task_state<T>> st, boost::asio::awaitable<T> body)
     }
     catch (...)
     {
-      e = std::current_exception();
+      task_state<T>::finish(std::move(st), std::current_exception());
+      co_return;
     }
-    task_state<T>::finish(std::move(st), std::move(e));
+    task_state<T>::finish(std::move(st), nullptr);
   }
   else
   {
@@ -369,14 +372,10 @@ task_entry(std::shared_ptr<task_state<T>> st, boost::asio::awaitable<T> body)
     }
     catch (...)
     {
-      e = std::current_exception();
+      task_state<T>::finish(std::move(st), std::current_exception());
+      co_return;
     }
-    // Outside the try: an exception of finish() itself is the loop's to
-    // report, not the task's result.
-    if (e)
-      task_state<T>::finish(std::move(st), std::move(e));
-    else
-      task_state<T>::finish(std::move(st), nullptr, std::move(v));
+    task_state<T>::finish(std::move(st), nullptr, std::move(v));
   }
 }
 #else

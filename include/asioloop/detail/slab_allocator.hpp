@@ -116,8 +116,8 @@ struct slab_deleter
 /// Makes a @c D (derived from @c B, which has a virtual destructor and a
 /// public `node_slab* slab_` member) in a 64-byte slot of @c slab when it
 /// fits and @c slab is given, on the heap otherwise.
-template <typename B, typename D, typename... A>
-std::unique_ptr<B, slab_deleter> slab_new(node_slab* slab, A&&... a)
+template <typename B, typename D, typename Deleter = slab_deleter, typename... A>
+std::unique_ptr<B, Deleter> slab_new(node_slab* slab, A&&... a)
 {
   if constexpr (sizeof(D) <= node_slab::slot_size
       && alignof(D) <= alignof(std::max_align_t))
@@ -136,10 +136,10 @@ std::unique_ptr<B, slab_deleter> slab_new(node_slab* slab, A&&... a)
           throw;
         }
         d->slab_ = slab;
-        return std::unique_ptr<B, slab_deleter>(d);
+        return std::unique_ptr<B, Deleter>(d);
       }
   }
-  return std::unique_ptr<B, slab_deleter>(new D(std::forward<A>(a)...));
+  return std::unique_ptr<B, Deleter>(new D(std::forward<A>(a)...));
 }
 
 } // namespace asioloop::detail
