@@ -493,6 +493,7 @@ void loop_core::close() noexcept
       {
       }
     }
+    t->abandon();
   }
   ready_tail_ = nullptr;
   discard(std::exchange(ready_head_, nullptr));

@@ -56,7 +56,7 @@ node_slab* node_slab::create(const loop_core* owner)
 
 node_slab* node_slab::make_class(std::size_t i) noexcept
 {
-  classes_[i] = new (std::nothrow) node_slab(owner_, size_ << (i + 1));
+  classes_[i] = new (std::nothrow) node_slab(owner_, class_sizes[i]);
   return classes_[i];
 }
 
@@ -88,7 +88,7 @@ void* node_slab::allocate_slow() noexcept
     // A chunk kept by trim() and not yet used again since.
     const chunk& c = chunks_[++bump_chunk_];
     bump_ = c.data;
-    bump_end_ = c.data + c.size;
+    bump_end_ = c.data + usable(c.size);
     return allocate();
   }
 
@@ -112,7 +112,7 @@ void* node_slab::allocate_slow() noexcept
   chunks_.push_back(c);
   bump_chunk_ = chunks_.size() - 1;
   bump_ = c.data;
-  bump_end_ = c.data + size;
+  bump_end_ = c.data + usable(size);
   return allocate();
 }
 
@@ -158,7 +158,7 @@ void node_slab::release_chunks() noexcept
     ASIOLOOP_SLAB_POISON(c.data, c.size);
   bump_chunk_ = 0;
   bump_ = chunks_.empty() ? nullptr : chunks_[0].data;
-  bump_end_ = chunks_.empty() ? nullptr : chunks_[0].data + chunks_[0].size;
+  bump_end_ = chunks_.empty() ? nullptr : chunks_[0].data + usable(chunks_[0].size);
 }
 
 void node_slab::orphan() noexcept

@@ -68,9 +68,18 @@ public:
   virtual ~done_callback() = default;
   virtual void run(const future<T>& f) = 0;
 
-  /// The future lets go of the callback, run or not: frees it. A callback
-  /// that something else owns (a gather's link to a child) says so instead.
-  virtual void release() noexcept { slab_deleter{}(this); }
+  /// The future lets go of the callback, run or not: a callback it owns is
+  /// freed; one that something else owns (a gather's link to a child) tells
+  /// its owner.
+  virtual void release() noexcept = 0;
+};
+
+/// A done callback that the future owns, made by slab_new().
+template <typename T>
+class owned_done_callback : public done_callback<T>
+{
+public:
+  void release() noexcept final { slab_deleter{}(this); }
 
   node_slab* slab_ = nullptr; // where the memory came from; null: the heap
 };
@@ -89,7 +98,7 @@ template <typename T>
 using done_callback_ptr = std::unique_ptr<done_callback<T>, done_callback_release>;
 
 template <typename T, typename F, typename... Args>
-class bound_done_callback final : public done_callback<T>
+class bound_done_callback final : public owned_done_callback<T>
 {
 public:
   template <typename F2, typename... A>
@@ -644,7 +653,7 @@ namespace detail {
 
 /// The wake-up of a coroutine (or any handler) waiting for a future.
 template <typename T, typename Handler>
-class future_waiter final : public done_callback<T>
+class future_waiter final : public owned_done_callback<T>
 {
 public:
   explicit future_waiter(Handler h) : handler_(std::move(h)) {}

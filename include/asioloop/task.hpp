@@ -59,36 +59,58 @@ public:
   /// The name: given, or `Task-N`, made only when first asked for.
   const std::string& name() const
   {
-    if (!name_)
-      name_ = std::make_unique<std::string>("Task-" + std::to_string(number_));
+    if (!named_)
+    {
+      auto made = new std::string("Task-" + std::to_string(number_));
+      name_ = made; // the number is not needed any more
+      named_ = true;
+    }
     return *name_;
   }
 
   void set_name(std::string name)
   {
-    name_ = std::make_unique<std::string>(std::move(name));
+    auto made = new std::string(std::move(name));
+    if (named_)
+      delete name_;
+    name_ = made;
+    named_ = true;
   }
 
 protected:
-  ~task_base() = default;
+  task_base() noexcept : number_(0) {}
 
-  // Out of line: most tasks are never asked their name, and a burst of
-  // tasks is a burst of fresh memory.
-  mutable std::unique_ptr<std::string> name_;
-  std::uint64_t number_ = 0;
+  ~task_base()
+  {
+    if (named_)
+      delete name_;
+  }
+
+  task_base(const task_base&) = delete;
+  task_base& operator=(const task_base&) = delete;
+
+  // The name, out of line, or until someone asks for it only the number:
+  // most tasks are never asked their name, and a burst of tasks is a burst
+  // of fresh memory.
+  mutable bool named_ = false;
+  union
+  {
+    std::uint64_t number_;
+    mutable std::string* name_;
+  };
 };
 
 template <typename T>
 class task_state final : public future_state<T>, public task_base
 {
 public:
-  task_state(loop_core& core, std::string name) : future_state<T>(core)
+  task_state(loop_core& core, std::string name, boost::asio::awaitable<T> body)
+    : future_state<T>(core), body_(std::move(body))
   {
     if (name.empty())
       number_ = next_task_number();
     else
       set_name(std::move(name));
-    loop_ = core.weak_from_this();
     core.add_task(*this);
   }
 
@@ -97,12 +119,15 @@ public:
     if (listed())
       this->core_->remove_task(*this);
     // A failed task whose exception nobody looked at: say so, as asyncio.
-    if (this->status_ == future_state_base::status::finished && this->error_
-        && !this->exception_retrieved_)
+    // finish() keeps such a task tracked by its loop, and closing the loop
+    // untracks it: tracked means the loop is there and open.
+    if (this->tracked() && this->status_ == future_state_base::status::finished
+        && this->error_ && !this->exception_retrieved_)
     {
-      auto core = loop_.lock();
-      if (core && core->owner() && !core->closed())
-        core->owner()->call_exception_handler(
+      auto& core = *this->core_;
+      core.untrack(*this); // a loop closed by the handler must not drop it
+      if (core.owner())
+        core.owner()->call_exception_handler(
             {"Task exception was never retrieved: " + describe(), this->error_});
     }
   }
@@ -116,6 +141,14 @@ public:
     std::ostringstream os;
     os << task<T>(self);
     return os.str();
+  }
+
+  void abandon() noexcept override
+  {
+    // The frame's destructors may let go of the last handle to the task:
+    // hold it until the frame is gone.
+    const auto keep = this->weak_from_this().lock();
+    const auto body = std::move(body_);
   }
 
   std::shared_ptr<task_base> share() override
@@ -148,17 +181,20 @@ public:
 
   future_state_base::cancel_action intercept_cancel(std::string& message) override
   {
-    cancel_message_ = std::make_unique<std::string>(std::move(message));
+    // While the task is pending, error_ holds the request: finish() takes
+    // it, and the task ends cancelled with its message unless the
+    // coroutine went on.
+    this->error_ = std::make_exception_ptr(cancelled_error(std::move(message)));
     // Before the task's first step nothing is connected to the signal yet,
     // and the emit does nothing: task_start sees the message instead.
     signal_.emit(boost::asio::cancellation_type::terminal);
     return future_state_base::cancel_action::deferred;
   }
 
-  std::weak_ptr<loop_core> loop_;
   boost::asio::cancellation_signal signal_;
-  // The message of a cancel() request: the task ends cancelled with it.
-  std::unique_ptr<std::string> cancel_message_;
+  // The coroutine until its first step takes it. Here rather than in the
+  // start step, or the driver's entry frame: the state's slot has room.
+  boost::asio::awaitable<T> body_;
 };
 
 } // namespace detail
@@ -320,11 +356,14 @@ void task_state<T>::finish(
     std::shared_ptr<task_state> st, std::exception_ptr e, V&&... v)
 {
   st->returned_ = true;
-  st->core().remove_task(*st);
-  const std::unique_ptr<std::string> requested = std::move(st->cancel_message_);
+  auto& core = st->core();
+  core.remove_task(*st);
+  task_state* const self = st.get();
   future<T> f(std::move(st));
   if (f.done())
     return;
+  // A cancel() request, if any (see intercept_cancel()).
+  const std::exception_ptr requested = std::exchange(self->error_, nullptr);
   if (!e)
   {
     if constexpr (std::is_void_v<T>)
@@ -333,9 +372,15 @@ void task_state<T>::finish(
       f.set_result(task_result<T>(std::forward<V>(v)...));
   }
   else if (auto message = cancellation_message(e))
-    f.cancel_now(requested ? std::move(*requested) : std::move(*message));
+    f.cancel_now(requested ? *cancellation_message(requested) : std::move(*message));
   else
+  {
     f.set_exception(e);
+    // Tracked until it is destroyed or the loop closes, so that the
+    // destructor knows whether it may still report the exception.
+    if (!core.closed())
+      core.track(*self);
+  }
 }
 
 #if defined(ASIOLOOP_TASK_DRIVER)
@@ -345,7 +390,7 @@ void task_state<T>::finish(
 template <typename T>
 boost::asio::awaitable<boost::asio::detail::awaitable_thread_entry_point,
     boost::asio::any_io_executor>
-task_entry(std::shared_ptr<task_state<T>> st, boost::asio::awaitable<T> body)
+task_entry(std::shared_ptr<task_state<T>> st)
 {
   // The task is completed inside the handler, not after it: a variable for
   // the exception would live in every task's frame. An exception of
@@ -354,7 +399,7 @@ task_entry(std::shared_ptr<task_state<T>> st, boost::asio::awaitable<T> body)
   {
     try
     {
-      co_await std::move(body);
+      co_await std::move(st->body_);
     }
     catch (...)
     {
@@ -368,7 +413,7 @@ task_entry(std::shared_ptr<task_state<T>> st, boost::asio::awaitable<T> body)
     std::optional<T> v;
     try
     {
-      v.emplace(co_await std::move(body));
+      v.emplace(co_await std::move(st->body_));
     }
     catch (...)
     {
@@ -419,16 +464,16 @@ template <typename T>
 struct task_start
 {
   std::shared_ptr<task_state<T>> st;
-  boost::asio::awaitable<T> coro;
 
   void operator()()
   {
     std::shared_ptr<task_link> link(st, st.get());
     task_scope scope(link);
-    if (st->cancel_message_)
+    if (st->error_) // a cancel() request
     {
-      // Cancelled before it started: the body never runs (the coroutine is
-      // destroyed with this step), and the task ends cancelled.
+      // Cancelled before it started: the body never runs (its frame is
+      // destroyed here), and the task ends cancelled.
+      const auto body = std::move(st->body_);
       task_state<T>::finish(std::move(st), std::make_exception_ptr(cancelled_error()));
       return;
     }
@@ -438,15 +483,16 @@ struct task_start
     // the task's own signal is the coroutine's parent slot.
     auto slot = st->signal_.slot();
     boost::asio::detail::awaitable_handler<boost::asio::any_io_executor>(
-        task_entry<T>(std::move(st), std::move(coro)),
+        task_entry<T>(std::move(st)),
         boost::asio::any_io_executor(ex), slot,
         boost::asio::cancellation_state(slot))
         .launch();
 #else
+    auto body = std::move(st->body_);
     if constexpr (std::is_void_v<T> || std::is_default_constructible_v<T>)
-      boost::asio::co_spawn(ex, std::move(coro), task_done<T>{std::move(st)});
+      boost::asio::co_spawn(ex, std::move(body), task_done<T>{std::move(st)});
     else
-      boost::asio::co_spawn(ex, optional_body(std::move(coro)), task_done<T>{std::move(st)});
+      boost::asio::co_spawn(ex, optional_body(std::move(body)), task_done<T>{std::move(st)});
 #endif
   }
 };
@@ -468,8 +514,8 @@ task<T> event_loop::create_task(boost::asio::awaitable<T> coro, std::string name
   if (core_->closed())
     throw loop_closed_error("create_task");
   auto st = detail::make_loop_state<detail::task_state<T>>(
-      *core_, *core_, std::move(name));
-  core_->post(1, detail::task_start<T>{st, std::move(coro)});
+      *core_, *core_, std::move(name), std::move(coro));
+  core_->post(1, detail::task_start<T>{st});
   return task<T>(std::move(st));
 }
 

@@ -77,12 +77,11 @@ public:
   /// The task's repr, for reports.
   virtual std::string describe() const = 0;
 
-  bool listed() const noexcept { return linked_; }
+  /// The loop closed with the task pending: a coroutine that never started
+  /// is destroyed now, as the frames of the started ones are.
+  virtual void abandon() noexcept = 0;
 
-  /// The coroutine has returned; only its completion, already queued, is
-  /// left. A loop closed now does not report the task as pending: a result
-  /// it handed on (run_coroutine_threadsafe's) may already be in use.
-  bool returned_ = false;
+  bool listed() const noexcept { return linked_; }
 
   /// The loop the task belongs to.
   loop_core& task_core() const noexcept { return *task_core_; }
@@ -97,6 +96,14 @@ private:
   task_link* prev_ = nullptr;
   task_link* next_ = nullptr;
   bool linked_ = false;
+
+public:
+  // After the pointers: the flags and task_base's share one word.
+
+  /// The coroutine has returned; only its completion, already queued, is
+  /// left. A loop closed now does not report the task as pending: a result
+  /// it handed on (run_coroutine_threadsafe's) may already be in use.
+  bool returned_ = false;
 };
 
 class loop_core : public std::enable_shared_from_this<loop_core>

@@ -20,7 +20,7 @@
 // nodes still out and frees itself with the last one.
 //
 // Size classes: the loop's slab has 64-byte slots (callback nodes, small
-// done callbacks); future states made by loop work take 128- or 256-byte
+// done callbacks); future states made by loop work take 128-, 192- or 256-byte
 // slots from companion slabs of the same kind, made on first use. Each
 // companion counts its own slots and is orphaned with the loop's slab, so a
 // state that outlives the loop frees safely, whatever happened to the nodes.
@@ -65,9 +65,12 @@ public:
   /// The slot size of the loop's own slab (the callback nodes' class).
   static constexpr std::size_t slot_size = 64;
 
-  /// The companion classes: 128 and 256 bytes.
-  static constexpr std::size_t class_count = 2;
-  static constexpr std::size_t largest_class = slot_size << class_count;
+  /// The companion classes. 192 is there for tasks: a task's state is just
+  /// over 128 bytes, and each slot byte it does not use is fresh memory in a
+  /// burst of tasks.
+  static constexpr std::size_t class_count = 3;
+  static constexpr std::size_t class_sizes[class_count] = {128, 192, 256};
+  static constexpr std::size_t largest_class = class_sizes[class_count - 1];
 
   /// Chunks kept when the slab is trimmed: 16 + 32 + ... + 512 KiB, room for
   /// about 16,000 nodes, so that ordinary bursts never go back to the kernel.
@@ -86,7 +89,7 @@ public:
     if (bytes <= size_)
       return this;
     for (std::size_t i = 0; i < class_count; ++i)
-      if (bytes <= (size_ << (i + 1)))
+      if (bytes <= class_sizes[i])
         return classes_[i] ? classes_[i] : make_class(i);
     return nullptr;
   }
@@ -150,6 +153,13 @@ private:
   ~node_slab();
 
   node_slab* make_class(std::size_t i) noexcept;
+
+  /// The bytes of a chunk of @c chunk bytes that whole slots fill: the bump
+  /// pointer must land exactly on the end (192 does not divide a chunk).
+  std::size_t usable(std::size_t chunk) const noexcept
+  {
+    return chunk - chunk % size_;
+  }
   void* allocate_slow() noexcept;
   void deallocate_remote(void* slot) noexcept;
   std::size_t reclaim_remote() noexcept;

@@ -26,8 +26,9 @@ namespace asioloop::detail {
 /// The smallest slot class that holds @c bytes, or 0 if none does.
 constexpr std::size_t slab_class_for(std::size_t bytes) noexcept
 {
-  for (std::size_t c = node_slab::slot_size; c <= node_slab::largest_class;
-       c *= 2)
+  if (bytes <= node_slab::slot_size)
+    return node_slab::slot_size;
+  for (std::size_t c : node_slab::class_sizes)
     if (bytes <= c)
       return c;
   return 0;
@@ -113,9 +114,10 @@ struct slab_deleter
   }
 };
 
-/// Makes a @c D (derived from @c B, which has a virtual destructor and a
-/// public `node_slab* slab_` member) in a 64-byte slot of @c slab when it
-/// fits and @c slab is given, on the heap otherwise.
+/// Makes a @c D (derived from @c B, which has a virtual destructor; @c D
+/// has a public `node_slab* slab_` member) in a 64-byte slot of @c slab
+/// when it fits and @c slab is given, on the heap otherwise. @c Deleter
+/// frees it through slab_deleter, directly or not.
 template <typename B, typename D, typename Deleter = slab_deleter, typename... A>
 std::unique_ptr<B, Deleter> slab_new(node_slab* slab, A&&... a)
 {
