@@ -331,7 +331,7 @@ public:
         ++links_;
         // If this throws, the link was released already; the links before
         // it keep the gather until their children are done.
-        link.child.add_done_callback(done_callback_ptr<T>(&link));
+        link.child.add(done_callback_ptr<T>(&link), nullptr);
       }
     }
     else

@@ -296,6 +296,9 @@ struct run_done_callback
 template <typename T, typename Handler>
 class future_waiter;
 
+template <bool Outcomes, typename Result, typename Children>
+class gather_state;
+
 /// Makes a shared state of type @c S for loop @c core: from the loop's slab
 /// when called from its work and @c S fits a slot, else from the heap.
 template <typename S, typename... A>
@@ -401,6 +404,7 @@ public:
   {
     st_->check_pending("set_result");
     st_->value_.emplace(std::forward<U>(value));
+    st_->error_ = nullptr; // a task's pending cancel() request
     finish(detail::future_state_base::status::finished);
   }
 
@@ -409,6 +413,7 @@ public:
     requires std::is_void_v<T>
   {
     st_->check_pending("set_result");
+    st_->error_ = nullptr; // a task's pending cancel() request
     finish(detail::future_state_base::status::finished);
   }
 
@@ -453,13 +458,6 @@ public:
   {
     st_->error_ = std::make_exception_ptr(cancelled_error(message));
     finish(detail::future_state_base::status::cancelled);
-  }
-
-  /// Adds a done callback made already. (Internal: a gather's link to a
-  /// child, which the gather owns.)
-  callback_id add_done_callback(detail::done_callback_ptr<T> cb)
-  {
-    return add(std::move(cb), nullptr);
   }
 
   /// Adds a callback, called as `cb(f, args...)` once the future is done.
@@ -590,6 +588,8 @@ protected:
 private:
   template <typename U, typename Handler>
   friend class detail::future_waiter;
+  template <bool Outcomes, typename Result, typename Children>
+  friend class detail::gather_state; // adds its links with add()
 
   static void print_exception(std::ostream& os, const std::exception_ptr& e)
   {

@@ -120,13 +120,14 @@ public:
       this->core_->remove_task(*this);
     // A failed task whose exception nobody looked at: say so, as asyncio.
     // finish() keeps such a task tracked by its loop, and closing the loop
-    // untracks it: tracked means the loop is there and open.
+    // untracks it: tracked means the loop is still there. (Like any future
+    // with callbacks, its last handle goes on the loop's thread.)
     if (this->tracked() && this->status_ == future_state_base::status::finished
         && this->error_ && !this->exception_retrieved_)
     {
       auto& core = *this->core_;
       core.untrack(*this); // a loop closed by the handler must not drop it
-      if (core.owner())
+      if (core.owner() && !core.closed())
         core.owner()->call_exception_handler(
             {"Task exception was never retrieved: " + describe(), this->error_});
     }

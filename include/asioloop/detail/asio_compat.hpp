@@ -48,6 +48,7 @@ std::exception_ptr& operator*(Result& r) noexcept
 // 1.82 to 1.90 were checked against their sources. Define
 // ASIOLOOP_NO_TASK_DRIVER, for the library and the program alike, to use
 // co_spawn on any version.
+#undef ASIOLOOP_TASK_DRIVER
 #if !defined(ASIOLOOP_NO_TASK_DRIVER) && BOOST_VERSION >= 108100 \
     && BOOST_VERSION < 109100
 #define ASIOLOOP_TASK_DRIVER 1
