@@ -365,23 +365,35 @@ void task_state<T>::finish(
     return;
   // A cancel() request, if any (see intercept_cancel()).
   const std::exception_ptr requested = std::exchange(self->error_, nullptr);
-  if (!e)
+  try
   {
-    if constexpr (std::is_void_v<T>)
-      f.set_result();
-    else if constexpr (sizeof...(V) != 0)
-      f.set_result(task_result<T>(std::forward<V>(v)...));
+    if (!e)
+    {
+      if constexpr (std::is_void_v<T>)
+        f.set_result();
+      else if constexpr (sizeof...(V) != 0)
+        f.set_result(task_result<T>(std::forward<V>(v)...));
+      return;
+    }
+    if (auto message = cancellation_message(e))
+    {
+      f.cancel_now(requested ? *cancellation_message(requested) : std::move(*message));
+      return;
+    }
   }
-  else if (auto message = cancellation_message(e))
-    f.cancel_now(requested ? *cancellation_message(requested) : std::move(*message));
-  else
+  catch (...)
   {
-    f.set_exception(e);
-    // Tracked until it is destroyed or the loop closes, so that the
-    // destructor knows whether it may still report the exception.
-    if (!core.closed())
-      core.track(*self);
+    // The outcome could not be handed over (moving the result threw, or
+    // memory ran out): the task, unlisted already, must not stay pending.
+    if (f.done())
+      throw;
+    e = std::current_exception();
   }
+  f.set_exception(e);
+  // Tracked until it is destroyed or the loop closes, so that the
+  // destructor knows whether it may still report the exception.
+  if (!core.closed())
+    core.track(*self);
 }
 
 #if defined(ASIOLOOP_TASK_DRIVER)
