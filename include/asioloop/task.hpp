@@ -397,13 +397,89 @@ void task_state<T>::finish(
 }
 
 #if defined(ASIOLOOP_TASK_DRIVER)
+/// task_entry()'s one parameter: a type of asioloop's own, so that the
+/// coroutine_traits specialization below gives task_entry() alone its
+/// promise type.
+template <typename T>
+struct task_entry_arg
+{
+  std::shared_ptr<task_state<T>> st;
+};
+
+/// task_entry()'s promise: Asio's entry-point frame, in memory from the
+/// loop's slab. Asio would take the frame from malloc, fresh memory for
+/// every task of a burst (a page fault each 4 KiB); the slab's pages were
+/// faulted in bulk.
+template <typename T>
+class task_entry_promise
+  : public boost::asio::detail::awaitable_frame<
+        boost::asio::detail::awaitable_thread_entry_point,
+        boost::asio::any_io_executor>
+{
+public:
+  static void* operator new(std::size_t size, const task_entry_arg<T>& a)
+  {
+    // Asio reaches the promise through handles to its own frame type: the
+    // two must be laid out alike.
+    static_assert(sizeof(task_entry_promise) == sizeof(base)
+        && alignof(task_entry_promise) == alignof(base));
+    return frame_allocate(a.st->core().local_slab(), size);
+  }
+
+  static void operator delete(void* frame, std::size_t size) noexcept
+  {
+    frame_deallocate(frame, size);
+  }
+
+  /// Awaits the body. Asio's awaitable is awaited from a handle to Asio's
+  /// own frame type: this is that frame, at the same address.
+  template <typename U>
+  auto await_transform(boost::asio::awaitable<U, boost::asio::any_io_executor> a)
+  {
+    struct awaiter
+    {
+      boost::asio::awaitable<U, boost::asio::any_io_executor> a;
+
+      bool await_ready() const noexcept { return a.await_ready(); }
+
+      void await_suspend(std::coroutine_handle<task_entry_promise> h)
+      {
+        a.await_suspend(std::coroutine_handle<base>::from_address(h.address()));
+      }
+
+      U await_resume() { return a.await_resume(); }
+    };
+    return awaiter{base::await_transform(std::move(a))};
+  }
+
+private:
+  using base = boost::asio::detail::awaitable_frame<
+      boost::asio::detail::awaitable_thread_entry_point,
+      boost::asio::any_io_executor>;
+};
+
+} // namespace detail
+} // namespace asioloop
+
+template <typename T>
+struct std::coroutine_traits<
+    boost::asio::awaitable<boost::asio::detail::awaitable_thread_entry_point,
+        boost::asio::any_io_executor>,
+    asioloop::detail::task_entry_arg<T>>
+{
+  using promise_type = asioloop::detail::task_entry_promise<T>;
+};
+
+namespace asioloop {
+namespace detail {
+
 /// The bottom frame of a task's coroutine stack, in the place of co_spawn's
 /// entry point: it awaits the body and completes the task in the step in
 /// which the body returns. It holds the task alive while the body runs.
 template <typename T>
 boost::asio::awaitable<boost::asio::detail::awaitable_thread_entry_point,
     boost::asio::any_io_executor>
-task_entry(std::shared_ptr<task_state<T>> st)
+task_entry(task_entry_arg<T> a)
 {
   // The task is completed inside the handler, not after it: a variable for
   // the exception would live in every task's frame. An exception of
@@ -412,28 +488,28 @@ task_entry(std::shared_ptr<task_state<T>> st)
   {
     try
     {
-      co_await std::move(st->body_);
+      co_await std::move(a.st->body_);
     }
     catch (...)
     {
-      task_state<T>::finish(std::move(st), std::current_exception());
+      task_state<T>::finish(std::move(a.st), std::current_exception());
       co_return;
     }
-    task_state<T>::finish(std::move(st), nullptr);
+    task_state<T>::finish(std::move(a.st), nullptr);
   }
   else
   {
     std::optional<T> v;
     try
     {
-      v.emplace(co_await std::move(st->body_));
+      v.emplace(co_await std::move(a.st->body_));
     }
     catch (...)
     {
-      task_state<T>::finish(std::move(st), std::current_exception());
+      task_state<T>::finish(std::move(a.st), std::current_exception());
       co_return;
     }
-    task_state<T>::finish(std::move(st), nullptr, std::move(v));
+    task_state<T>::finish(std::move(a.st), nullptr, std::move(v));
   }
 }
 #else
@@ -496,7 +572,7 @@ struct task_start
     // the task's own signal is the coroutine's parent slot.
     auto slot = st->signal_.slot();
     boost::asio::detail::awaitable_handler<boost::asio::any_io_executor>(
-        task_entry<T>(std::move(st)),
+        task_entry<T>({std::move(st)}),
         boost::asio::any_io_executor(ex), slot,
         boost::asio::cancellation_state(slot))
         .launch();

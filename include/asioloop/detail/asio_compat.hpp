@@ -44,8 +44,10 @@ std::exception_ptr& operator*(Result& r) noexcept
 // does (detail::awaitable_handler on a detail::awaitable_thread_entry_point
 // frame, whose constructor and launch() are the same from 1.81 to 1.90), but
 // with an entry frame of its own: co_spawn's is 512 bytes, and with its
-// cancellation proxy it was a third of a task's memory. Tested on 1.81;
-// 1.82 to 1.90 were checked against their sources. Define
+// cancellation proxy it was a third of a task's memory. The entry frame's
+// promise derives from Asio's entry-point frame type, to take its memory
+// from the loop's slab. Tested on 1.81; 1.82 to 1.90 were checked against
+// their sources. Define
 // ASIOLOOP_NO_TASK_DRIVER, for the library and the program alike, to use
 // co_spawn on any version.
 #undef ASIOLOOP_TASK_DRIVER

@@ -20,10 +20,11 @@
 // nodes still out and frees itself with the last one.
 //
 // Size classes: the loop's slab has 64-byte slots (callback nodes, small
-// done callbacks); future states made by loop work take 128-, 192- or 256-byte
-// slots from companion slabs of the same kind, made on first use. Each
-// companion counts its own slots and is orphaned with the loop's slab, so a
-// state that outlives the loop frees safely, whatever happened to the nodes.
+// done callbacks); future states and task entry frames made by loop work
+// take 128-, 192-, 224- or 256-byte slots from companion slabs of the same
+// kind, made on first use. Each companion counts its own slots and is
+// orphaned with the loop's slab, so a state that outlives the loop frees
+// safely, whatever happened to the nodes.
 //
 
 #ifndef ASIOLOOP_DETAIL_NODE_SLAB_HPP
@@ -65,11 +66,11 @@ public:
   /// The slot size of the loop's own slab (the callback nodes' class).
   static constexpr std::size_t slot_size = 64;
 
-  /// The companion classes. 192 is there for tasks: a task's state is just
-  /// over 128 bytes, and each slot byte it does not use is fresh memory in a
-  /// burst of tasks.
-  static constexpr std::size_t class_count = 3;
-  static constexpr std::size_t class_sizes[class_count] = {128, 192, 256};
+  /// The companion classes. 192 and 224 are there for tasks: a task's state
+  /// is just over 128 bytes, its entry frame just under 224, and each slot
+  /// byte they do not use is fresh memory in a burst of tasks.
+  static constexpr std::size_t class_count = 4;
+  static constexpr std::size_t class_sizes[class_count] = {128, 192, 224, 256};
   static constexpr std::size_t largest_class = class_sizes[class_count - 1];
 
   /// Chunks kept when the slab is trimmed: 16 + 32 + ... + 512 KiB, room for

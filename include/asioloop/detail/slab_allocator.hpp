@@ -17,6 +17,7 @@
 #include <asioloop/detail/node_slab.hpp>
 
 #include <cstddef>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <utility>
@@ -142,6 +143,37 @@ std::unique_ptr<B, Deleter> slab_new(node_slab* slab, A&&... a)
       }
   }
   return std::unique_ptr<B, Deleter>(new D(std::forward<A>(a)...));
+}
+
+/// Memory for a coroutine frame of asioloop's own: a slot of @c slab's
+/// smallest class that holds it, or the heap when there is no slab (the
+/// caller is not loop work), no class that large, or no memory in the slab.
+/// The pointer after the frame names the slab, or is null for the heap:
+/// there, rather than in front, it leaves the frame's alignment alone.
+inline void* frame_allocate(node_slab* slab, std::size_t size)
+{
+  const std::size_t bytes = size + sizeof(node_slab*);
+  node_slab* c = slab ? slab->size_class(bytes) : nullptr;
+  void* p = c ? c->allocate() : nullptr;
+  if (!p)
+  {
+    p = ::operator new(bytes);
+    c = nullptr;
+  }
+  std::memcpy(static_cast<char*>(p) + size, &c, sizeof c);
+  return p;
+}
+
+/// Frees a frame of @c size bytes that frame_allocate() gave, from any
+/// thread.
+inline void frame_deallocate(void* frame, std::size_t size) noexcept
+{
+  node_slab* c;
+  std::memcpy(&c, static_cast<char*>(frame) + size, sizeof c);
+  if (c)
+    c->deallocate(frame);
+  else
+    ::operator delete(frame);
 }
 
 } // namespace asioloop::detail
