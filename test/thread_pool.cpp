@@ -169,7 +169,8 @@ BOOST_AUTO_TEST_CASE(a_cancelled_queued_job_never_runs)
 }
 
 // Two jobs submitted together run together, whichever worker takes the
-// first: one spinning for work must not make the second wait for it.
+// first: a worker just back for more work must not make the second wait
+// for it.
 BOOST_AUTO_TEST_CASE(jobs_submitted_together_do_not_wait_for_each_other)
 {
   thread_pool_executor pool{4};
@@ -209,7 +210,7 @@ BOOST_AUTO_TEST_CASE(an_idle_pool_uses_no_cpu)
     return std::chrono::seconds(ru.ru_utime.tv_sec) + std::chrono::microseconds(ru.ru_utime.tv_usec)
         + std::chrono::seconds(ru.ru_stime.tv_sec) + std::chrono::microseconds(ru.ru_stime.tv_usec);
   };
-  std::this_thread::sleep_for(50ms); // past any spin
+  std::this_thread::sleep_for(50ms); // past the job's end
   const auto before = cpu();
   std::this_thread::sleep_for(500ms);
   BOOST_TEST((cpu() - before < 150ms)); // a spinning thread would take ~500 ms
