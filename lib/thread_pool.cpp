@@ -7,6 +7,7 @@
 #include <asioloop/thread_pool.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <stdexcept>
@@ -52,21 +53,44 @@ public:
       head_ = j;
     tail_ = j;
     ++queued_;
-    // Wake a thread if one is idle and not already woken for an earlier
-    // job, or start one if all are busy.
-    if (idle_ > woken_)
+    if (busy_ > 0 || woken_ > 0)
+    {
+      // A thread running a job, or woken for one, comes back to the queue
+      // when it is done: more threads for a burst of short jobs would only
+      // be in each other's way, and in the submitter's on few cores. The
+      // watcher makes sure that a job does not wait long for threads that
+      // are slow to come back, or never do (a job that waits for the next).
+      if (watcher_)
+        return;
+      if (sleepers_ > wakes_pending())
+      {
+        watcher_ = watcher_wanted_ = true;
+        lk.unlock();
+        cv_.notify_one();
+        return;
+      }
+    }
+    else if (watcher_ && !watcher_wanted_)
+    {
+      // Nobody is coming back to the queue: the watcher takes the job.
+      take_now_ = true;
+      lk.unlock();
+      watch_cv_.notify_one();
+      return;
+    }
+    else if (sleepers_ > wakes_pending())
     {
       ++woken_;
       lk.unlock();
       cv_.notify_one();
       return;
     }
+    // Every thread is busy: start another, as Python's pool does.
     if (live_ < max_)
     {
       try
       {
-        threads_.emplace_back([self = shared_from_this()] { self->work(); });
-        ++live_;
+        start_thread();
       }
       catch (...)
       {
@@ -93,6 +117,7 @@ public:
       }
     }
     cv_.notify_all();
+    watch_cv_.notify_all();
     // Outside the lock: it runs the jobs' stop callbacks, which may submit.
     if (cancel_futures)
       stop_.request_stop();
@@ -140,26 +165,95 @@ private:
         if (!head_)
           tail_ = nullptr;
         --queued_;
+        // Jobs are left and this thread will be busy: somebody must watch
+        // them (the watcher may just have left its post for this job), or,
+        // with nobody idle, a new thread take them.
+        bool wake = false;
+        if (head_ && !watcher_)
+        {
+          if (sleepers_ > wakes_pending())
+            wake = watcher_ = watcher_wanted_ = true;
+          else if (live_ < max_)
+          {
+            try
+            {
+              start_thread();
+            }
+            catch (...)
+            {
+              // The jobs wait for a busy thread, as at max_workers.
+            }
+          }
+        }
+        ++busy_;
         auto stop = stop_.get_token();
         lk.unlock();
+        if (wake)
+          cv_.notify_one();
         j->run(std::move(stop));
         j.reset();
         lk.lock();
+        --busy_;
         continue;
       }
       if (shutdown_)
         break;
+      if (!watcher_ && (busy_ > 0 || woken_ > 0))
+      {
+        // Out of work while others are busy: watch the queue for them.
+        watcher_ = true;
+        watch(lk);
+        continue;
+      }
       // No spinning for more work before sleeping: on a machine with few
       // cores a spinning thread takes the core the submitting thread needs
       // (W6 ran 2-5 times slower with a 50 us spin than without).
-      ++idle_;
-      cv_.wait(lk, [this] { return head_ || shutdown_ || woken_ > 0; });
-      --idle_;
-      if (woken_ > 0)
+      ++sleepers_;
+      cv_.wait(lk, [this] { return head_ || shutdown_ || wakes_pending() > 0; });
+      --sleepers_;
+      if (watcher_wanted_)
+      {
+        watcher_wanted_ = false;
+        watch(lk);
+      }
+      else if (woken_ > 0)
         --woken_;
     }
     --live_;
     ended_.notify_all();
+  }
+
+  /// Watches the queue while other threads work, with the lock held, and
+  /// returns to take a job: when the first queued job waited a whole
+  /// interval (the busy threads are slow to come back), or when a submit
+  /// found nobody else coming; or, to sleep, when the work is over.
+  void watch(std::unique_lock<std::mutex>& lk)
+  {
+    const pool_job* seen = head_;
+    for (;;)
+    {
+      if (watch_cv_.wait_for(lk, watch_interval, [this] { return shutdown_ || take_now_; }))
+        break;
+      if (head_ && head_ == seen)
+        break;
+      if (!head_ && busy_ == 0 && woken_ == 0)
+        break;
+      seen = head_;
+    }
+    take_now_ = false;
+    watcher_ = false;
+  }
+
+  void start_thread()
+  {
+    threads_.emplace_back([self = shared_from_this()] { self->work(); });
+    ++live_;
+  }
+
+  /// Sleeping threads woken and not yet up.
+  std::size_t wakes_pending() const noexcept
+  {
+    return woken_ + (watcher_wanted_ ? 1 : 0);
   }
 
   /// Takes @c j, the queue's last job, back out of it.
@@ -173,16 +267,26 @@ private:
     --queued_;
   }
 
+  /// How long the first queued job may wait for busy threads before the
+  /// watcher takes it: a burst of jobs spreads to one more thread per
+  /// interval while the threads on it cannot keep up.
+  static constexpr std::chrono::microseconds watch_interval{200};
+
   static thread_local const thread_pool_core* current_; // the worker's pool
 
   std::mutex m_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;          // sleeping threads
+  std::condition_variable watch_cv_;    // the watcher
   std::condition_variable ended_; // live_ went down
   pool_job* head_ = nullptr;
   pool_job* tail_ = nullptr;
   std::size_t queued_ = 0;
-  std::size_t idle_ = 0;
-  std::size_t woken_ = 0;
+  std::size_t sleepers_ = 0;            // threads waiting on cv_
+  std::size_t woken_ = 0;               // of them, woken to take a job
+  std::size_t busy_ = 0;                // threads running a job
+  bool watcher_ = false;                // a thread watches the queue (or is woken to)
+  bool watcher_wanted_ = false;         // a sleeping thread is woken to watch
+  bool take_now_ = false;               // the watcher is asked to take a job
   std::size_t live_ = 0;                  // worker threads not yet ended
   const std::size_t max_;
   bool shutdown_ = false;

@@ -168,6 +168,26 @@ BOOST_AUTO_TEST_CASE(a_cancelled_queued_job_never_runs)
   BOOST_TEST(!ran);
 }
 
+// Jobs that wait for each other: each returns true once all of them are
+// running (false if that took 10 s).
+struct rendezvous
+{
+  explicit rendezvous(int n) : expected(n) {}
+
+  bool meet()
+  {
+    std::unique_lock lk(m);
+    ++arrived;
+    cv.notify_all();
+    return cv.wait_for(lk, 10s, [&] { return arrived == expected; });
+  }
+
+  std::mutex m;
+  std::condition_variable cv;
+  int arrived = 0;
+  const int expected;
+};
+
 // Two jobs submitted together run together, whichever worker takes the
 // first: a worker just back for more work must not make the second wait
 // for it.
@@ -178,24 +198,28 @@ BOOST_AUTO_TEST_CASE(jobs_submitted_together_do_not_wait_for_each_other)
   {
     // A job just ended: a worker is looking for more when the two arrive.
     pool.submit([] {}).result(10s);
-    // Each job waits (a bounded time) for the other to have started.
-    struct rendezvous
-    {
-      std::mutex m;
-      std::condition_variable cv;
-      int arrived = 0;
-    };
-    auto r = std::make_shared<rendezvous>();
-    auto meet = [r] {
-      std::unique_lock lk(r->m);
-      ++r->arrived;
-      r->cv.notify_all();
-      return r->cv.wait_for(lk, 10s, [&] { return r->arrived == 2; });
-    };
-    auto a = pool.submit(meet);
-    auto b = pool.submit(meet);
+    auto r = std::make_shared<rendezvous>(2);
+    auto a = pool.submit([r] { return r->meet(); });
+    auto b = pool.submit([r] { return r->meet(); });
     BOOST_TEST_REQUIRE(a.result(30s));
     BOOST_TEST_REQUIRE(b.result(30s));
+  }
+}
+
+// A burst stays on the threads already busy with it while they keep up,
+// but never at the price of a job that waits for another: jobs queued
+// behind blocked ones still get threads, up to max_workers.
+BOOST_AUTO_TEST_CASE(every_worker_is_used_for_jobs_that_wait_for_each_other)
+{
+  thread_pool_executor pool{4};
+  for (int round = 0; round < 5; ++round)
+  {
+    auto r = std::make_shared<rendezvous>(4);
+    std::vector<concurrent_future<bool>> fs;
+    for (int i = 0; i < 4; ++i)
+      fs.push_back(pool.submit([r] { return r->meet(); }));
+    for (auto& f : fs)
+      BOOST_TEST_REQUIRE(f.result(30s));
   }
 }
 
