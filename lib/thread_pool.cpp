@@ -61,7 +61,15 @@ public:
       // watcher makes sure that a job does not wait long for threads that
       // are slow to come back, or never do (a job that waits for the next).
       if (watcher_)
+      {
+        // A watcher with nothing to watch waits without a timeout.
+        if (parked_ && queued_ == 1)
+        {
+          lk.unlock();
+          watch_cv_.notify_one();
+        }
         return;
+      }
       if (sleepers_ > wakes_pending())
       {
         watcher_ = watcher_wanted_ = true;
@@ -135,20 +143,30 @@ public:
   /// is one (a job that shuts down its own pool).
   void join()
   {
-    std::vector<std::thread> threads;
-    {
-      std::lock_guard lk(m_);
-      threads.swap(threads_);
-    }
-    for (auto& t : threads)
-      if (t.get_id() == std::this_thread::get_id())
-        t.detach();
-      else
-        t.join();
-    // Threads another shutdown() took to join: wait for them too.
     std::unique_lock lk(m_);
     const std::size_t self = current_ == this ? 1 : 0;
-    ended_.wait(lk, [&] { return live_ <= self; });
+    for (;;)
+    {
+      // A thread may start while the queue drains (a job left behind with
+      // nobody idle): join in rounds until no thread is left.
+      if (!threads_.empty())
+      {
+        std::vector<std::thread> threads;
+        threads.swap(threads_);
+        lk.unlock();
+        for (auto& t : threads)
+          if (t.get_id() == std::this_thread::get_id())
+            t.detach();
+          else
+            t.join();
+        lk.lock();
+        continue;
+      }
+      // Threads another shutdown() took to join: wait for them too.
+      if (live_ <= self)
+        return;
+      ended_.wait(lk);
+    }
   }
 
 private:
@@ -165,6 +183,7 @@ private:
         if (!head_)
           tail_ = nullptr;
         --queued_;
+        ++pops_;
         // Jobs are left and this thread will be busy: somebody must watch
         // them (the watcher may just have left its post for this job), or,
         // with nobody idle, a new thread take them.
@@ -224,21 +243,30 @@ private:
   }
 
   /// Watches the queue while other threads work, with the lock held, and
-  /// returns to take a job: when the first queued job waited a whole
-  /// interval (the busy threads are slow to come back), or when a submit
-  /// found nobody else coming; or, to sleep, when the work is over.
+  /// returns to take a job: when a job queued an interval ago is still
+  /// queued (the busy threads do not keep up, or are blocked), or when a
+  /// submit found nobody else coming. With nothing queued it waits without
+  /// a timeout: a pool whose threads are all in long jobs uses no CPU.
   void watch(std::unique_lock<std::mutex>& lk)
   {
-    const pool_job* seen = head_;
     for (;;)
     {
+      if (!head_)
+      {
+        parked_ = true;
+        watch_cv_.wait(lk, [this] { return shutdown_ || take_now_ || head_; });
+        parked_ = false;
+        if (shutdown_ || take_now_)
+          break;
+      }
+      const std::size_t queued = queued_;
+      const std::size_t pops = pops_;
       if (watch_cv_.wait_for(lk, watch_interval, [this] { return shutdown_ || take_now_; }))
         break;
-      if (head_ && head_ == seen)
+      // Fewer jobs were taken than were queued then: the first is one of
+      // those, and it waited the whole interval.
+      if (head_ && pops_ - pops < queued)
         break;
-      if (!head_ && busy_ == 0 && woken_ == 0)
-        break;
-      seen = head_;
     }
     take_now_ = false;
     watcher_ = false;
@@ -287,6 +315,8 @@ private:
   bool watcher_ = false;                // a thread watches the queue (or is woken to)
   bool watcher_wanted_ = false;         // a sleeping thread is woken to watch
   bool take_now_ = false;               // the watcher is asked to take a job
+  bool parked_ = false;                 // the watcher waits for a job to watch
+  std::size_t pops_ = 0;                // jobs taken from the queue, ever
   std::size_t live_ = 0;                  // worker threads not yet ended
   const std::size_t max_;
   bool shutdown_ = false;

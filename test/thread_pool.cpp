@@ -214,6 +214,9 @@ BOOST_AUTO_TEST_CASE(every_worker_is_used_for_jobs_that_wait_for_each_other)
   thread_pool_executor pool{4};
   for (int round = 0; round < 5; ++round)
   {
+    // After the first round the four threads exist and are asleep: the
+    // jobs get them through the watcher, not by starting threads.
+    std::this_thread::sleep_for(10ms);
     auto r = std::make_shared<rendezvous>(4);
     std::vector<concurrent_future<bool>> fs;
     for (int i = 0; i < 4; ++i)
@@ -221,6 +224,38 @@ BOOST_AUTO_TEST_CASE(every_worker_is_used_for_jobs_that_wait_for_each_other)
     for (auto& f : fs)
       BOOST_TEST_REQUIRE(f.result(30s));
   }
+}
+
+// A backlog spreads: short jobs that each take the one thread on them
+// longer than they come in still get more threads, even though the first
+// job in the queue changes all the time.
+BOOST_AUTO_TEST_CASE(a_backlog_of_short_blocking_jobs_spreads_over_the_pool)
+{
+  thread_pool_executor pool{4};
+  auto warm = std::make_shared<rendezvous>(4); // four threads, then asleep
+  std::vector<concurrent_future<bool>> ws;
+  for (int i = 0; i < 4; ++i)
+    ws.push_back(pool.submit([warm] { return warm->meet(); }));
+  for (auto& w : ws)
+    BOOST_TEST_REQUIRE(w.result(30s));
+  std::this_thread::sleep_for(10ms);
+
+  std::atomic<int> running{0};
+  std::atomic<int> most{0};
+  std::vector<concurrent_future<void>> fs;
+  for (int i = 0; i < 400; ++i)
+    fs.push_back(pool.submit([&] {
+      const int now = ++running;
+      int seen = most.load();
+      while (now > seen && !most.compare_exchange_weak(seen, now))
+      {
+      }
+      std::this_thread::sleep_for(50us); // shorter than the watch interval
+      --running;
+    }));
+  for (auto& f : fs)
+    f.result(60s);
+  BOOST_TEST(most.load() >= 2); // 20 ms of jobs on one thread otherwise
 }
 
 // An idle pool sleeps: no thread keeps spinning for work.
@@ -238,6 +273,29 @@ BOOST_AUTO_TEST_CASE(an_idle_pool_uses_no_cpu)
   const auto before = cpu();
   std::this_thread::sleep_for(500ms);
   BOOST_TEST((cpu() - before < 150ms)); // a spinning thread would take ~500 ms
+}
+
+// So does a pool whose only work is a long job: with nothing queued, the
+// thread watching the queue for the busy one waits without polling.
+BOOST_AUTO_TEST_CASE(a_pool_busy_with_a_long_job_uses_no_cpu)
+{
+  thread_pool_executor pool{2};
+  std::latch release{1};
+  auto blocked = pool.submit([&] { release.wait(); });
+  pool.submit([] {}).result(10s); // the second thread: now the watcher
+  auto cpu = [] {
+    rusage ru;
+    ::getrusage(RUSAGE_SELF, &ru);
+    return std::chrono::seconds(ru.ru_utime.tv_sec) + std::chrono::microseconds(ru.ru_utime.tv_usec)
+        + std::chrono::seconds(ru.ru_stime.tv_sec) + std::chrono::microseconds(ru.ru_stime.tv_usec);
+  };
+  std::this_thread::sleep_for(50ms);
+  const auto before = cpu();
+  std::this_thread::sleep_for(500ms);
+  const auto used = cpu() - before;
+  release.count_down();
+  blocked.result(10s);
+  BOOST_TEST((used < 10ms)); // polling every 200 us takes ~40 ms here
 }
 
 // A job may drop the last reference to its own pool: the pool is destroyed
