@@ -226,6 +226,31 @@ BOOST_AUTO_TEST_CASE(every_worker_is_used_for_jobs_that_wait_for_each_other)
   }
 }
 
+// shutdown(wait) right after a burst still runs every queued job, even when
+// they need threads that start only as the queue drains, and joins them all.
+BOOST_AUTO_TEST_CASE(shutdown_during_a_burst_runs_it_and_joins_every_thread)
+{
+  auto r = std::make_shared<rendezvous>(6);
+  std::vector<concurrent_future<bool>> fs;
+  {
+    thread_pool_executor pool{8};
+    auto warm = std::make_shared<rendezvous>(4); // four of eight threads, asleep
+    std::vector<concurrent_future<bool>> ws;
+    for (int i = 0; i < 4; ++i)
+      ws.push_back(pool.submit([warm] { return warm->meet(); }));
+    for (auto& w : ws)
+      BOOST_TEST_REQUIRE(w.result(30s));
+    std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 6; ++i)
+      fs.push_back(pool.submit([r] { return r->meet(); }));
+  } // the destructor shuts the pool down, waiting
+  for (auto& f : fs)
+  {
+    BOOST_TEST_REQUIRE(f.done());
+    BOOST_TEST(f.result());
+  }
+}
+
 // A backlog spreads: short jobs that each take the one thread on them
 // longer than they come in still get more threads, even though the first
 // job in the queue changes all the time.
