@@ -164,9 +164,13 @@ private:
 /// A pool of threads that run functions: Python's ThreadPoolExecutor.
 /**
  * Threads are started as jobs arrive, up to @c max_workers, and wait for
- * more when idle. A job's exception is carried to its future, never to
- * std::terminate. A function whose first parameter is a `std::stop_token`
- * receives one, which shutdown(…, cancel_futures = true) triggers.
+ * more when idle. A burst of short jobs stays on the threads already
+ * running jobs while they keep up; a job that waits 200 µs behind busy
+ * threads gets another thread, so jobs may wait for each other, up to
+ * @c max_workers of them. A job's exception is carried to its future,
+ * never to std::terminate. A function whose first parameter is a
+ * `std::stop_token` receives one, which shutdown(…, cancel_futures = true)
+ * triggers.
  *
  * @par Thread Safety
  * Every member function may be called from any thread.
