@@ -152,6 +152,14 @@ std::unique_ptr<B, Deleter> slab_new(node_slab* slab, A&&... a)
 /// there, rather than in front, it leaves the frame's alignment alone.
 inline void* frame_allocate(node_slab* slab, std::size_t size)
 {
+  // A frame needs operator new's alignment: every slot of every class has
+  // it, as long as the class sizes are multiples of it.
+  static_assert([] {
+    for (std::size_t c : node_slab::class_sizes)
+      if (c % alignof(std::max_align_t) != 0)
+        return false;
+    return true;
+  }());
   const std::size_t bytes = size + sizeof(node_slab*);
   node_slab* c = slab ? slab->size_class(bytes) : nullptr;
   void* p = c ? c->allocate() : nullptr;
