@@ -18,6 +18,9 @@
 #include <cstdio>
 #include <thread>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
 #include <stdexcept>
 
 namespace asio = boost::asio;
@@ -52,6 +55,37 @@ struct owned_drain
   loop_core* core;
   void operator()() const { core->drain(); }
 };
+
+// Embedded mode: keeps the cores of destroyed loops until the host's
+// execution context is destroyed. A task (or a coroutine on the loop's
+// executor) suspended in a host operation, a timer or a socket, stays in the
+// host: the context destroys it in its shutdown, and the coroutine's
+// destructor posts through an executor that refers to the core by a plain
+// pointer. The service's shutdown keeps them; they go with the services.
+class kept_cores final : public asio::execution_context::service
+{
+public:
+  static asio::execution_context::id id;
+
+  explicit kept_cores(asio::execution_context& ctx)
+    : asio::execution_context::service(ctx)
+  {
+  }
+
+  void keep(std::shared_ptr<loop_core> core)
+  {
+    std::lock_guard lk(m_);
+    cores_.push_back(std::move(core));
+  }
+
+private:
+  void shutdown() override {}
+
+  std::mutex m_;
+  std::vector<std::shared_ptr<loop_core>> cores_;
+};
+
+asio::execution_context::id kept_cores::id;
 
 // Embedded mode: the host may hold the drain past the event_loop's life.
 struct embedded_drain
@@ -122,7 +156,14 @@ loop_core::~loop_core()
   discard(inbox_.exchange(nullptr));
   discard_timers();
   waker_.reset();
-  slab_->orphan(); // freed now, or by the last handle still out
+  release_slab();
+}
+
+void loop_core::release_slab() noexcept
+{
+  if (slab_)
+    slab_->orphan(); // freed now, or by the last handle still out
+  slab_ = nullptr;
 }
 
 void loop_core::schedule_drain() noexcept
@@ -565,6 +606,19 @@ event_loop::~event_loop()
   core_->wait_for_pushes();
   ctx_.reset();
   core_->detach_owner();
+  if (core_->embedded())
+  {
+    // Kept small: the slab goes now (nothing allocates from a closed loop).
+    core_->release_slab();
+    try
+    {
+      asio::use_service<detail::kept_cores>(core_->context()).keep(core_);
+    }
+    catch (...)
+    {
+      // Out of memory: the core goes with this loop, as it did before.
+    }
+  }
 }
 
 bool event_loop::is_running() const noexcept

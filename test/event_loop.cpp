@@ -625,6 +625,31 @@ BOOST_AUTO_TEST_CASE(a_destroyed_loop_leaves_a_harmless_drain_behind)
   BOOST_TEST(!ran);
 }
 
+// A task still waiting on a host timer when the loop is destroyed stays in
+// the host: destroying the host's context later destroys its coroutine,
+// which posts through the task's executor to the loop's core. The core must
+// still be there (AddressSanitizer saw it freed).
+BOOST_AUTO_TEST_CASE(a_task_left_in_a_host_operation_is_destroyed_with_the_host)
+{
+  auto ioc = std::make_unique<asio::io_context>();
+  auto token = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = token;
+  {
+    event_loop loop{ioc->get_executor()};
+    loop.set_exception_handler([](event_loop&, const asioloop::error_context&) {});
+    auto body = [](std::shared_ptr<int>) -> asio::awaitable<void> {
+      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::hours(1));
+      co_await t.async_wait(asio::use_awaitable);
+    };
+    loop.create_task(body(std::move(token)));
+    ioc->poll(); // the task starts and waits on the host's timer
+    BOOST_TEST_REQUIRE(!watch.expired());
+  }
+  BOOST_TEST(!watch.expired()); // its frame is in the host, not in the loop
+  ioc.reset();
+  BOOST_TEST(watch.expired());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(threads)

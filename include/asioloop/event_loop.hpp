@@ -175,10 +175,9 @@ public:
   /**
    * @param host The executor the loop's work is posted to, for example
    * `ioc.get_executor()` or a strand. The loop must be destroyed before the
-   * host's execution context, and after its tasks that wait in operations
-   * of the host (a host timer or socket) have ended: destroying the host's
-   * context with such a task still inside touches the destroyed loop
-   * (docs/design.md, "What runs where").
+   * host's execution context. Tasks still waiting in operations of the
+   * host then are destroyed with the host's context (docs/design.md, "What
+   * runs where").
    */
   explicit event_loop(const boost::asio::any_io_executor& host);
 

@@ -131,6 +131,10 @@ public:
         std::forward<F>(f), std::forward<A>(a)...);
   }
 
+  /// Gives the slab up (it frees itself with its last slot still out): the
+  /// core of a destroyed embedded loop may be kept a while. Closed loops only.
+  void release_slab() noexcept;
+
   /// The loop's slab when called from this loop's work, else null: memory
   /// for loop work's objects (future states, done callbacks).
   node_slab* local_slab() const noexcept
