@@ -70,9 +70,8 @@ public:
         }
         return;
       }
-      if (sleepers_ > wakes_pending())
+      if (want_watcher())
       {
-        watcher_ = watcher_wanted_ = true;
         lk.unlock();
         cv_.notify_one();
         return;
@@ -190,8 +189,8 @@ private:
         bool wake = false;
         if (head_ && !watcher_)
         {
-          if (sleepers_ > wakes_pending())
-            wake = watcher_ = watcher_wanted_ = true;
+          if (want_watcher())
+            wake = true;
           else if (live_ < max_)
           {
             try
@@ -276,6 +275,16 @@ private:
   {
     threads_.emplace_back([self = shared_from_this()] { self->work(); });
     ++live_;
+  }
+
+  /// Asks a sleeping thread to watch, if one is left to ask; the caller
+  /// notifies cv_ once it has let go of the lock.
+  bool want_watcher() noexcept
+  {
+    if (sleepers_ <= wakes_pending())
+      return false;
+    watcher_ = watcher_wanted_ = true;
+    return true;
   }
 
   /// Sleeping threads woken and not yet up.
