@@ -168,6 +168,8 @@ BOOST_AUTO_TEST_CASE(a_cancelled_queued_job_never_runs)
   BOOST_TEST(!ran);
 }
 
+namespace {
+
 // Jobs that wait for each other: each returns true once all of them are
 // running (false if that took 10 s).
 struct rendezvous
@@ -188,6 +190,36 @@ struct rendezvous
   const int expected;
 };
 
+// Submits n jobs that each wait for all n to run.
+std::vector<concurrent_future<bool>> submit_meeting(thread_pool_executor& pool, int n)
+{
+  auto r = std::make_shared<rendezvous>(n);
+  std::vector<concurrent_future<bool>> fs;
+  for (int i = 0; i < n; ++i)
+    fs.push_back(pool.submit([r] { return r->meet(); }));
+  return fs;
+}
+
+// Starts n threads in the pool, then lets them fall asleep: later jobs get
+// them through wake-ups and the watcher, not by starting threads.
+void start_threads(thread_pool_executor& pool, int n)
+{
+  for (auto& f : submit_meeting(pool, n))
+    BOOST_TEST_REQUIRE(f.result(30s));
+  std::this_thread::sleep_for(10ms);
+}
+
+// The process's CPU time so far, user and system.
+std::chrono::microseconds cpu_time()
+{
+  rusage ru;
+  ::getrusage(RUSAGE_SELF, &ru);
+  return std::chrono::seconds(ru.ru_utime.tv_sec) + std::chrono::microseconds(ru.ru_utime.tv_usec)
+      + std::chrono::seconds(ru.ru_stime.tv_sec) + std::chrono::microseconds(ru.ru_stime.tv_usec);
+}
+
+} // namespace
+
 // Two jobs submitted together run together, whichever worker takes the
 // first: a worker just back for more work must not make the second wait
 // for it.
@@ -198,11 +230,8 @@ BOOST_AUTO_TEST_CASE(jobs_submitted_together_do_not_wait_for_each_other)
   {
     // A job just ended: a worker is looking for more when the two arrive.
     pool.submit([] {}).result(10s);
-    auto r = std::make_shared<rendezvous>(2);
-    auto a = pool.submit([r] { return r->meet(); });
-    auto b = pool.submit([r] { return r->meet(); });
-    BOOST_TEST_REQUIRE(a.result(30s));
-    BOOST_TEST_REQUIRE(b.result(30s));
+    for (auto& f : submit_meeting(pool, 2))
+      BOOST_TEST_REQUIRE(f.result(30s));
   }
 }
 
@@ -217,11 +246,7 @@ BOOST_AUTO_TEST_CASE(every_worker_is_used_for_jobs_that_wait_for_each_other)
     // After the first round the four threads exist and are asleep: the
     // jobs get them through the watcher, not by starting threads.
     std::this_thread::sleep_for(10ms);
-    auto r = std::make_shared<rendezvous>(4);
-    std::vector<concurrent_future<bool>> fs;
-    for (int i = 0; i < 4; ++i)
-      fs.push_back(pool.submit([r] { return r->meet(); }));
-    for (auto& f : fs)
+    for (auto& f : submit_meeting(pool, 4))
       BOOST_TEST_REQUIRE(f.result(30s));
   }
 }
@@ -230,19 +255,11 @@ BOOST_AUTO_TEST_CASE(every_worker_is_used_for_jobs_that_wait_for_each_other)
 // they need threads that start only as the queue drains, and joins them all.
 BOOST_AUTO_TEST_CASE(shutdown_during_a_burst_runs_it_and_joins_every_thread)
 {
-  auto r = std::make_shared<rendezvous>(6);
   std::vector<concurrent_future<bool>> fs;
   {
     thread_pool_executor pool{8};
-    auto warm = std::make_shared<rendezvous>(4); // four of eight threads, asleep
-    std::vector<concurrent_future<bool>> ws;
-    for (int i = 0; i < 4; ++i)
-      ws.push_back(pool.submit([warm] { return warm->meet(); }));
-    for (auto& w : ws)
-      BOOST_TEST_REQUIRE(w.result(30s));
-    std::this_thread::sleep_for(10ms);
-    for (int i = 0; i < 6; ++i)
-      fs.push_back(pool.submit([r] { return r->meet(); }));
+    start_threads(pool, 4); // four of eight
+    fs = submit_meeting(pool, 6);
   } // the destructor shuts the pool down, waiting
   for (auto& f : fs)
   {
@@ -257,13 +274,7 @@ BOOST_AUTO_TEST_CASE(shutdown_during_a_burst_runs_it_and_joins_every_thread)
 BOOST_AUTO_TEST_CASE(a_backlog_of_short_blocking_jobs_spreads_over_the_pool)
 {
   thread_pool_executor pool{4};
-  auto warm = std::make_shared<rendezvous>(4); // four threads, then asleep
-  std::vector<concurrent_future<bool>> ws;
-  for (int i = 0; i < 4; ++i)
-    ws.push_back(pool.submit([warm] { return warm->meet(); }));
-  for (auto& w : ws)
-    BOOST_TEST_REQUIRE(w.result(30s));
-  std::this_thread::sleep_for(10ms);
+  start_threads(pool, 4);
 
   std::atomic<int> running{0};
   std::atomic<int> most{0};
@@ -288,16 +299,10 @@ BOOST_AUTO_TEST_CASE(an_idle_pool_uses_no_cpu)
 {
   thread_pool_executor pool{2};
   pool.submit([] {}).result(10s);
-  auto cpu = [] {
-    rusage ru;
-    ::getrusage(RUSAGE_SELF, &ru);
-    return std::chrono::seconds(ru.ru_utime.tv_sec) + std::chrono::microseconds(ru.ru_utime.tv_usec)
-        + std::chrono::seconds(ru.ru_stime.tv_sec) + std::chrono::microseconds(ru.ru_stime.tv_usec);
-  };
   std::this_thread::sleep_for(50ms); // past the job's end
-  const auto before = cpu();
+  const auto before = cpu_time();
   std::this_thread::sleep_for(500ms);
-  BOOST_TEST((cpu() - before < 150ms)); // a spinning thread would take ~500 ms
+  BOOST_TEST((cpu_time() - before < 150ms)); // a spinning thread would take ~500 ms
 }
 
 // So does a pool whose only work is a long job: with nothing queued, the
@@ -308,16 +313,10 @@ BOOST_AUTO_TEST_CASE(a_pool_busy_with_a_long_job_uses_no_cpu)
   std::latch release{1};
   auto blocked = pool.submit([&] { release.wait(); });
   pool.submit([] {}).result(10s); // the second thread: now the watcher
-  auto cpu = [] {
-    rusage ru;
-    ::getrusage(RUSAGE_SELF, &ru);
-    return std::chrono::seconds(ru.ru_utime.tv_sec) + std::chrono::microseconds(ru.ru_utime.tv_usec)
-        + std::chrono::seconds(ru.ru_stime.tv_sec) + std::chrono::microseconds(ru.ru_stime.tv_usec);
-  };
   std::this_thread::sleep_for(50ms);
-  const auto before = cpu();
+  const auto before = cpu_time();
   std::this_thread::sleep_for(500ms);
-  const auto used = cpu() - before;
+  const auto used = cpu_time() - before;
   release.count_down();
   blocked.result(10s);
   BOOST_TEST((used < 10ms)); // polling every 200 us takes ~40 ms here
